@@ -1,0 +1,145 @@
+"""Bodies and life cycle: hazards, metabolism, death, growth, cries, births and food regrowth.
+
+Energy drains every tick; at zero energy health drains; at zero health the agent dies and stays dead.
+A baby is fragile (low max health), cannot feed itself before `self_feed_age`, and grows into an adult
+at `adult_age`. It cries (a binary cue) when hungry or hurt: the mother senses the cry, never the energy.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from caredrive.env import constants as C
+from caredrive.env.grid import at, free_neighbour
+from caredrive.env.state import EnvState
+
+
+def growth(age: jax.Array, params) -> jax.Array:
+    return jnp.minimum(age / params.adult_age, 1.0)
+
+
+def max_health(role: jax.Array, age: jax.Array, params) -> jax.Array:
+    baby = params.baby_health0 + (1.0 - params.baby_health0) * growth(age, params)
+    return jnp.where(role == C.BABY, baby, 1.0)
+
+
+def hazards(state: EnvState, params) -> tuple[EnvState, jax.Array]:
+    """A free baby on a hazard dies; an adult there is hurt. Returns the agents harmed."""
+    ag = state.agents
+    on = (at(state.terrain, ag.pos) == C.HAZARD) & ag.alive & (ag.carried_by < 0)
+    baby = ag.role == C.BABY
+    dmg = jnp.where(on, jnp.where(baby, ag.health, params.hazard_damage_adult), 0.0)
+    agents = ag.replace(health=ag.health - dmg, hurt=jnp.where(on, 0, ag.hurt))
+    return state.replace(agents=agents, log=state.log.replace(damage=state.log.damage + dmg)), on
+
+
+def metabolism(state: EnvState, params) -> EnvState:
+    ag = state.agents
+    drain = jnp.where(ag.role == C.BABY, params.baby_drain, params.adult_drain)
+    drain = drain + params.carry_cost * (ag.carrying >= 0)
+    energy = jnp.where(ag.alive, ag.energy - drain, ag.energy)
+    starving = energy <= 0.0
+    top = max_health(ag.role, ag.age, params)
+    health = ag.health - jnp.where(ag.alive & starving, params.starve_damage, 0.0)
+    health = jnp.where(ag.alive & (energy > 0.5), jnp.minimum(health + params.regen, top), health)
+    return state.replace(agents=ag.replace(energy=jnp.clip(energy, 0.0, 1.0), health=jnp.minimum(health, top)))
+
+
+def deaths(state: EnvState, key: jax.Array, params, bitten: jax.Array, burnt: jax.Array) -> EnvState:
+    """Agents at zero health die. A dead baby is dropped; a lost baby may be replaced (rebirth)."""
+    ag, log = state.agents, state.log
+    n = ag.alive.shape[0]
+    dies = ag.alive & (ag.health <= 1e-6)
+    cause = jnp.where(burnt, C.HAZARD_DEATH, jnp.where(bitten, C.PREDATOR_DEATH, C.STARVED))
+    log = log.replace(
+        death_tick=jnp.where(dies, state.t, log.death_tick), death_cause=jnp.where(dies, cause, log.death_cause)
+    )
+    # a dead carrier drops what it carries; a dead carried baby leaves its carrier's arms
+    carrier_dead = (ag.carried_by >= 0) & dies[jnp.maximum(ag.carried_by, 0)]
+    carried_by = jnp.where(dies | carrier_dead, -1, ag.carried_by)
+    carrying = jnp.where(dies | ((ag.carrying >= 0) & dies[jnp.maximum(ag.carrying, 0)]), -1, ag.carrying)
+    # rebirth: decided once, at the death
+    replace = (jax.random.uniform(key, (n,)) < params.rebirth_prob) & (ag.births < params.births_per_life)
+    next_birth = jnp.where(dies, jnp.where(replace, state.t + params.rebirth_delay, C.NEVER), ag.next_birth)
+    agents = ag.replace(
+        alive=ag.alive & ~dies, health=jnp.maximum(ag.health, 0.0), carried_by=carried_by, carrying=carrying,
+        next_birth=next_birth, cry=ag.cry & ~dies,
+    )
+    food = state.food
+    dropped = (food.held_by >= 0) & dies[jnp.maximum(food.held_by, 0)]
+    food = food.replace(held_by=jnp.where(dropped, -1, food.held_by))  # held food is lost with its holder
+    holding = jnp.where(dies, -1, agents.holding)
+    return state.replace(agents=agents.replace(holding=holding), food=food, log=log)
+
+
+def age_and_cry(state: EnvState, params, child_of: jax.Array) -> EnvState:
+    """Ageing, growing up (a grown baby becomes an adult and, in a chain, is due to give birth), cries."""
+    ag = state.agents
+    n = ag.alive.shape[0]
+    age = ag.age + ag.alive
+    grown = ag.alive & (ag.role == C.BABY) & (age >= params.adult_age)
+    role = jnp.where(grown, C.ADULT, ag.role)
+    has_child = child_of >= 0
+    due = grown & params.chain & has_child
+    next_birth = ag.next_birth.at[jnp.where(due, child_of, n)].set(state.t + params.chain_birth_delay, mode="drop")
+    hurt = jnp.minimum(ag.hurt + 1, 1000)
+    top = max_health(role, age, params)
+    cry = ag.alive & (role == C.BABY) & (
+        (ag.energy < params.cry_hunger) | (ag.health < params.cry_hurt * top) | (hurt <= 2)
+    )
+    log = state.log.replace(cry_ticks=state.log.cry_ticks + cry, carried_ticks=state.log.carried_ticks + (ag.carried_by >= 0))
+    return state.replace(agents=ag.replace(age=age, role=role, next_birth=next_birth, hurt=hurt, cry=cry), log=log)
+
+
+def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
+    """A due baby is born on a free cell next to its living adult parent (delayed while none is free)."""
+    ag = state.agents
+    has_parent = parent_of >= 0
+    parent = jnp.maximum(parent_of, 0)
+    cell, found = free_neighbour(state.terrain, ag.pos[parent], avoid_hazard=True)
+    born = (
+        has_parent & ~ag.alive & (state.t >= ag.next_birth) & ag.alive[parent] & (ag.role[parent] == C.ADULT)
+        & (ag.births < params.births_per_life) & found
+    )
+    agents = ag.replace(
+        pos=jnp.where(born[:, None], cell, ag.pos),
+        alive=ag.alive | born,
+        role=jnp.where(born, C.BABY, ag.role),
+        energy=jnp.where(born, params.baby_energy0, ag.energy),
+        health=jnp.where(born, params.baby_health0, ag.health),
+        age=jnp.where(born, 0, ag.age),
+        hurt=jnp.where(born, 1000, ag.hurt),
+        births=ag.births + born,
+        next_birth=jnp.where(born, C.NEVER, ag.next_birth),
+        carried_by=jnp.where(born, -1, ag.carried_by),
+        carrying=jnp.where(born, -1, ag.carrying),
+        holding=jnp.where(born, -1, ag.holding),
+    )
+    # the "no mother" baseline: the parent leaves the world at the birth
+    leaves = (jnp.zeros_like(born).at[parent].max(born & has_parent)) & params.mother_leaves
+    agents = agents.replace(alive=agents.alive & ~leaves, carrying=jnp.where(leaves, -1, agents.carrying))
+    log = state.log.replace(
+        birth_tick=jnp.where(born, state.t, state.log.birth_tick),
+        death_tick=jnp.where(born, -1, jnp.where(leaves, state.t, state.log.death_tick)),
+        death_cause=jnp.where(born, C.ALIVE_CAUSE, jnp.where(leaves, C.LEFT, state.log.death_cause)),
+    )
+    return state.replace(agents=agents, log=log)
+
+
+def regrow_food(state: EnvState, key: jax.Array, params) -> EnvState:
+    """An eaten item regrows with chance `food_regrow` per tick, on a random empty cell (retrying later
+    if the cell drawn is a wall or hazard). Items beyond `n_food` never appear."""
+    food = state.food
+    nf = food.on_ground.shape[0]
+    k_roll, k_pos = jax.random.split(key)
+    n = state.terrain.shape[0]
+    cand = jax.random.randint(k_pos, (nf, 2), 1, n - 1)
+    ok = at(state.terrain, cand) == C.EMPTY
+    regrow = (
+        ~food.on_ground & (food.held_by < 0) & (jnp.arange(nf) < params.n_food) & ok
+        & (jax.random.uniform(k_roll, (nf,)) < params.food_regrow)
+    )
+    return state.replace(
+        food=food.replace(pos=jnp.where(regrow[:, None], cand, food.pos), on_ground=food.on_ground | regrow)
+    )

@@ -1,0 +1,62 @@
+"""Layouts: the terrain of an episode (walls and hazards) as an int8 grid.
+
+Every generator is a pure function of (key, params), computed for all layouts and selected by
+`params.layout`, so worlds with different layouts vmap together; only reset pays for it.
+Named fixed layouts can also be given as ASCII (`parse_ascii`) for hand-built tests.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from caredrive.env import constants as C
+
+
+def _coords(n: int) -> tuple[jax.Array, jax.Array]:
+    return jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
+
+
+def generate(key: jax.Array, n: int, params) -> jax.Array:
+    """Terrain [n, n] int8 for `params.layout` (hazards are added by the caller on free cells)."""
+    k_walls, k_door, k_gap = jax.random.split(key, 3)
+    r, c = _coords(n)
+    border = (r == 0) | (c == 0) | (r == n - 1) | (c == n - 1)
+    mid = n // 2
+
+    walls = jax.random.uniform(k_walls, (n, n)) < params.wall_density
+    # keep a plus of free cells around the centre so random walls rarely cut the map in two
+    walls = walls & (r != mid) & (c != mid)
+
+    doors = jax.random.randint(k_door, (4,), 1, mid)  # one door per half-wall of the cross
+    rooms = ((r == mid) | (c == mid)) & ~(
+        ((r == mid) & (c == doors[0]))
+        | ((r == mid) & (c == mid + doors[1]))
+        | ((c == mid) & (r == doors[2]))
+        | ((c == mid) & (r == mid + doors[3]))
+    )
+
+    # corridor: wall rows every third row, each open at alternating ends -> a serpentine
+    row_k = r // 3
+    gap_left = jax.random.bernoulli(k_gap)
+    open_end = jnp.where((row_k % 2 == 0) == gap_left, c == 1, c == n - 2)
+    corridor = (r % 3 == 0) & (r > 0) & (r < n - 2) & ~open_end
+
+    # moat: a ring of hazard two cells inside the border, with two gaps
+    ring = (jnp.maximum(jnp.abs(r - mid), jnp.abs(c - mid)) == mid - 2) & (r != mid) & (c != mid)
+
+    inner_wall = jnp.select(
+        [params.layout == C.LAYOUT_WALLS, params.layout == C.LAYOUT_ROOMS, params.layout == C.LAYOUT_CORRIDOR],
+        [walls, rooms, corridor],
+        jnp.zeros((n, n), bool),
+    )
+    hazard = (params.layout == C.LAYOUT_MOAT) & ring
+    terrain = jnp.where(border | inner_wall, C.WALL, jnp.where(hazard, C.HAZARD, C.EMPTY))
+    return terrain.astype(jnp.int8)
+
+
+def parse_ascii(rows: list[str]) -> np.ndarray:
+    """'#' wall, '~' hazard, anything else empty. For tests and hand-built states."""
+    table = {"#": C.WALL, "~": C.HAZARD}
+    return np.array([[table.get(ch, C.EMPTY) for ch in row] for row in rows], dtype=np.int8)

@@ -1,0 +1,70 @@
+"""One registry of named worlds. `make(name, **overrides)` builds one; overrides may name any field of
+`EnvConfig` (static, shapes) or `EnvParams` (dynamic), and `layout` / `reward_mode` also take names."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from caredrive.env import constants as C
+from caredrive.env.nursery import Nursery
+from caredrive.env.params import EnvConfig, EnvParams
+from caredrive.errors import ConfigError
+
+# name -> (static overrides, dynamic overrides) on top of the defaults
+REGISTRY: dict[str, tuple[dict, dict]] = {
+    "Nursery-11x11": ({}, {}),
+    "Nursery-7x7": ({"grid_size": 7, "n_families": 1, "max_food": 4, "max_hazards": 2, "max_predators": 1},
+                    {"n_hazards": 2, "n_food": 3, "layout": C.LAYOUT_OPEN}),
+    "Nursery-Solo-11x11": ({}, {"births_per_life": 0, "reward_mode": C.REWARD_SELF}),
+    "Nursery-Unlabeled-11x11": ({}, {"label_own_baby": False}),
+    "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),
+    "Nursery-Chain-11x11": ({"generations": 3}, {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
+                                                 "max_steps": 320, "self_feed_age": 48}),
+    "Nursery-Rebirth-11x11": ({}, {"births_per_life": 3, "rebirth_prob": 1.0, "rebirth_delay": 16}),
+}
+
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(EnvConfig)}
+_PARAM_FIELDS = {f.name for f in dataclasses.fields(EnvParams)}
+_NAMED = {"layout": C.LAYOUT_NAMES, "reward_mode": C.REWARD_MODES}
+
+
+def registered() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def _named_value(field: str, value):
+    if isinstance(value, str) and field in _NAMED:
+        names = _NAMED[field]
+        if value not in names:
+            raise ConfigError(f"{field}={value!r} is not allowed: must be one of {list(names)}.")
+        return names.index(value)
+    return value
+
+
+def split_overrides(overrides: dict) -> tuple[dict, dict]:
+    """Sort keyword overrides into static (config) and dynamic (params) ones; unknown names fail clearly."""
+    static, dynamic = {}, {}
+    for key, value in overrides.items():
+        if key in _CONFIG_FIELDS:
+            static[key] = value
+        elif key in _PARAM_FIELDS:
+            dynamic[key] = _named_value(key, value)
+        else:
+            close = difflib.get_close_matches(key, sorted(_CONFIG_FIELDS | _PARAM_FIELDS), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown setting {key!r}.{hint} Settings: {', '.join(sorted(_CONFIG_FIELDS | _PARAM_FIELDS))}.")
+    return static, dynamic
+
+
+def make(name: str = "Nursery-11x11", **overrides) -> Nursery:
+    """Build a registered world, e.g. `make("Nursery-11x11", grid_size=13, n_predators=2)`."""
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, registered(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown world {name!r}.{hint} Registered worlds: {', '.join(registered())}.")
+    base_static, base_dynamic = REGISTRY[name]
+    static, dynamic = split_overrides(overrides)
+    config = EnvConfig(**{**base_static, **static})
+    params = EnvParams(**{**base_dynamic, **dynamic})
+    return Nursery(config, params, name=name)

@@ -1,0 +1,48 @@
+"""Rollouts of a policy for whole episodes, batched: a `lax.scan` over ticks inside a `vmap` over episodes.
+
+Evaluation rolls the raw world for exactly `max_steps` ticks and ignores `done`: the baby's life goes on
+being recorded after its mother dies, so a lifetime is never cut short by the episode's bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from caredrive.env.nursery import Nursery
+from caredrive.env.state import EnvState
+
+
+def rollout(env: Nursery, policy: Callable, params, key: jax.Array, n_episodes: int) -> EnvState:
+    """Final states (batched over episodes) after `params.max_steps` ticks of `policy`."""
+    steps = int(params.max_steps)
+
+    def episode(k):
+        k_reset, k_run = jax.random.split(k)
+        obs, state = env.reset(k_reset, params)
+
+        def tick(carry, k_t):
+            obs, state = carry
+            k_pol, k_env = jax.random.split(k_t)
+            actions = policy(k_pol, obs, state, params)
+            obs, state, _, _, _ = env.step(k_env, state, actions, params)
+            return (obs, state), None
+
+        (_, state), _ = jax.lax.scan(tick, (obs, state), jax.random.split(k_run, steps))
+        return state
+
+    return jax.jit(jax.vmap(episode))(jax.random.split(key, n_episodes))
+
+
+def baby_lifetimes(env: Nursery, final: EnvState, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per episode and first-generation baby: (lifetime in ticks, alive at the end), for born babies only."""
+    f = env.config.n_families
+    sl = slice(f, 2 * f)
+    born = np.asarray(final.agents.births[:, sl] > 0)
+    birth = np.asarray(final.log.birth_tick[:, sl])
+    death = np.asarray(final.log.death_tick[:, sl])
+    end = np.where(death >= 0, death, max_steps)
+    return (end - birth)[born], np.asarray(final.agents.alive[:, sl])[born]
