@@ -46,10 +46,10 @@ def metabolism(state: EnvState, params) -> EnvState:
     return state.replace(agents=ag.replace(energy=jnp.clip(energy, 0.0, 1.0), health=jnp.minimum(health, top)))
 
 
-def deaths(state: EnvState, key: jax.Array, params, bitten: jax.Array, burnt: jax.Array) -> EnvState:
-    """Agents at zero health die. A dead baby is dropped; a lost baby may be replaced (rebirth)."""
+def deaths(state: EnvState, u: jax.Array, params, bitten: jax.Array, burnt: jax.Array) -> EnvState:
+    """Agents at zero health die. A dead baby is dropped; a lost baby may be replaced (rebirth).
+    `u` is [A] uniforms for the rebirth draw."""
     ag, log = state.agents, state.log
-    n = ag.alive.shape[0]
     dies = ag.alive & (ag.health <= 1e-6)
     cause = jnp.where(burnt, C.HAZARD_DEATH, jnp.where(bitten, C.PREDATOR_DEATH, C.STARVED))
     log = log.replace(
@@ -60,7 +60,7 @@ def deaths(state: EnvState, key: jax.Array, params, bitten: jax.Array, burnt: ja
     carried_by = jnp.where(dies | carrier_dead, -1, ag.carried_by)
     carrying = jnp.where(dies | ((ag.carrying >= 0) & dies[jnp.maximum(ag.carrying, 0)]), -1, ag.carrying)
     # rebirth: decided once, at the death
-    replace = (jax.random.uniform(key, (n,)) < params.rebirth_prob) & (ag.births < params.births_per_life)
+    replace = (u < params.rebirth_prob) & (ag.births < params.births_per_life)
     next_birth = jnp.where(dies, jnp.where(replace, state.t + params.rebirth_delay, C.NEVER), ag.next_birth)
     agents = ag.replace(
         alive=ag.alive & ~dies, health=jnp.maximum(ag.health, 0.0), carried_by=carried_by, carrying=carrying,
@@ -127,18 +127,17 @@ def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
     return state.replace(agents=agents, log=log)
 
 
-def regrow_food(state: EnvState, key: jax.Array, params) -> EnvState:
+def regrow_food(state: EnvState, u: jax.Array, params) -> EnvState:
     """An eaten item regrows with chance `food_regrow` per tick, on a random empty cell (retrying later
-    if the cell drawn is a wall or hazard). Items beyond `n_food` never appear."""
+    if the cell drawn is a wall or hazard). Items beyond `n_food` never appear. `u` is [F, 3] uniforms."""
     food = state.food
     nf = food.on_ground.shape[0]
-    k_roll, k_pos = jax.random.split(key)
     n = state.terrain.shape[0]
-    cand = jax.random.randint(k_pos, (nf, 2), 1, n - 1)
+    cand = 1 + jnp.floor(u[:, 1:3] * (n - 2)).astype(jnp.int32)
     ok = at(state.terrain, cand) == C.EMPTY
     regrow = (
         ~food.on_ground & (food.held_by < 0) & (jnp.arange(nf) < params.n_food) & ok
-        & (jax.random.uniform(k_roll, (nf,)) < params.food_regrow)
+        & (u[:, 0] < params.food_regrow)
     )
     return state.replace(
         food=food.replace(pos=jnp.where(regrow[:, None], cand, food.pos), on_ground=food.on_ground | regrow)

@@ -37,29 +37,29 @@ def toward(src: jax.Array, dst: jax.Array) -> jax.Array:
 
 class Toddler:
     """A scripted toddler: rests sometimes, wanders at random, and is drawn to the nearest novel thing
-    within 3 cells — food and hazards alike, which is how it endangers itself."""
+    within `REACH` cells — food and hazards alike, which is how it endangers itself. It looks only at
+    its own neighbourhood, so it costs a small window per baby, not a pass over the grid."""
 
     needs_obs = False
+    REACH = 2
 
     def __call__(self, key, obs, state: EnvState, params) -> jax.Array:
-        ag = state.agents
-        n = state.terrain.shape[0]
-        k_u, k_dir = jax.random.split(key)
-        a = ag.alive.shape[0]
-        r, c = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
-        cells = jnp.stack([r.ravel(), c.ravel()], -1)  # [N*N, 2]
-        novel = (state.terrain.ravel() == C.HAZARD)
-        dist = jnp.abs(ag.pos[:, None, :] - cells[None]).max(-1)  # [A, N*N]
-        d_haz = jnp.where(novel[None], dist, 10**6)
-        d_food = jnp.where(state.food.on_ground[None], jnp.abs(ag.pos[:, None] - state.food.pos[None]).max(-1), 10**6)
-        best_haz, best_food = jnp.argmin(d_haz, 1), jnp.argmin(d_food, 1)
+        ag, r = state.agents, self.REACH
+        w = 2 * r + 1
+        u = jax.random.uniform(key, (2, ag.alive.shape[0]))
+        padded = jnp.pad(state.terrain == C.HAZARD, r)
+        window = jax.vmap(lambda p: jax.lax.dynamic_slice(padded, (p[0], p[1]), (w, w)))(ag.pos).reshape(-1, w * w)
+        off = jnp.stack(jnp.meshgrid(jnp.arange(-r, r + 1), jnp.arange(-r, r + 1), indexing="ij"), -1).reshape(-1, 2)
+        d_haz = jnp.where(window, jnp.abs(off).max(-1)[None], 10**6)  # [A, w*w]
+        food = state.food
+        d_food = jnp.where(food.on_ground[None], jnp.abs(ag.pos[:, None] - food.pos[None]).max(-1), 10**6)  # [A, F]
         haz_closer = d_haz.min(1) <= d_food.min(1)
-        target = jnp.where(haz_closer[:, None], cells[best_haz], state.food.pos[best_food])
-        seen = jnp.minimum(d_haz.min(1), d_food.min(1)) <= 3
-        u = jax.random.uniform(k_u, (a,))
-        wander = jax.random.randint(k_dir, (a,), C.UP, C.LEFT + 1)
-        curious = (u >= params.toddler_rest) & (u < params.toddler_rest + params.toddler_curiosity) & seen
-        return jnp.where(u < params.toddler_rest, C.STAY, jnp.where(curious, toward(ag.pos, target), wander)).astype(jnp.int32)
+        target = jnp.where(haz_closer[:, None], ag.pos + off[jnp.argmin(d_haz, 1)], food.pos[jnp.argmin(d_food, 1)])
+        seen = jnp.minimum(d_haz.min(1), d_food.min(1)) <= r
+        wander = C.UP + jnp.floor(u[1] * 4).astype(jnp.int32)
+        rest = u[0] < params.toddler_rest
+        curious = ~rest & (u[0] < params.toddler_rest + params.toddler_curiosity) & seen
+        return jnp.where(rest, C.STAY, jnp.where(curious, toward(ag.pos, target), wander)).astype(jnp.int32)
 
 
 BRAINS: dict[str, BabyBrain | None] = {"scripted": Toddler(), "external": None}

@@ -18,18 +18,20 @@ def _coords(n: int) -> tuple[jax.Array, jax.Array]:
     return jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
 
 
-def generate(key: jax.Array, n: int, params) -> jax.Array:
-    """Terrain [n, n] int8 for `params.layout` (hazards are added by the caller on free cells)."""
-    k_walls, k_door, k_gap = jax.random.split(key, 3)
+def generate(u_cells: jax.Array, u_misc: jax.Array, params) -> jax.Array:
+    """Terrain [n, n] int8 for `params.layout` (hazards are added by the caller on free cells).
+
+    `u_cells` [n, n] and `u_misc` [5] are uniforms: one draw per reset feeds every random choice."""
+    n = u_cells.shape[0]
     r, c = _coords(n)
     border = (r == 0) | (c == 0) | (r == n - 1) | (c == n - 1)
     mid = n // 2
 
-    walls = jax.random.uniform(k_walls, (n, n)) < params.wall_density
+    walls = u_cells < params.wall_density
     # keep a plus of free cells around the centre so random walls rarely cut the map in two
     walls = walls & (r != mid) & (c != mid)
 
-    doors = jax.random.randint(k_door, (4,), 1, mid)  # one door per half-wall of the cross
+    doors = 1 + jnp.floor(u_misc[:4] * (mid - 1)).astype(jnp.int32)  # one door per half-wall of the cross
     rooms = ((r == mid) | (c == mid)) & ~(
         ((r == mid) & (c == doors[0]))
         | ((r == mid) & (c == mid + doors[1]))
@@ -39,7 +41,7 @@ def generate(key: jax.Array, n: int, params) -> jax.Array:
 
     # corridor: wall rows every third row, each open at alternating ends -> a serpentine
     row_k = r // 3
-    gap_left = jax.random.bernoulli(k_gap)
+    gap_left = u_misc[4] < 0.5
     open_end = jnp.where((row_k % 2 == 0) == gap_left, c == 1, c == n - 2)
     corridor = (r % 3 == 0) & (r > 0) & (r < n - 2) & ~open_end
 

@@ -26,7 +26,9 @@ from caredrive.errors import ConfigError
 class Nursery:
     """A grid world of `n_families` mothers, each with a line of `generations - 1` descendants."""
 
-    def __init__(self, config: EnvConfig = EnvConfig(), params: EnvParams = EnvParams(), name: str = "Nursery"):
+    def __init__(self, config: EnvConfig | None = None, params: EnvParams | None = None, name: str = "Nursery"):
+        config = EnvConfig() if config is None else config
+        params = EnvParams() if params is None else params
         config.validate()
         validate_params(config, params)
         self.config, self.name = config, name
@@ -75,12 +77,14 @@ class Nursery:
         params = self._default_params if params is None else params
         cfg = self.config
         n, f, a = cfg.grid_size, cfg.n_families, cfg.num_agents
-        k_layout, k_place, k_birth = jax.random.split(key, 3)
-        terrain = layout.generate(k_layout, n, params)
+        u = jax.random.uniform(key, (2 * n * n + 5 + a,))
+        u_walls, u_place = u[: n * n].reshape(n, n), u[n * n : 2 * n * n]
+        u_misc, u_birth = u[2 * n * n : 2 * n * n + 5], u[2 * n * n + 5 :]
+        terrain = layout.generate(u_walls, u_misc, params)
 
         # distinct random empty cells for hazards, mothers, food and predators (top-k of random scores)
         nh, nf, npred = cfg.max_hazards, cfg.max_food, cfg.max_predators
-        scores = jnp.where(terrain.ravel() == C.EMPTY, jax.random.uniform(k_place, (n * n,)), -1.0)
+        scores = jnp.where(terrain.ravel() == C.EMPTY, u_place, -1.0)
         _, flat = jax.lax.top_k(scores, nh + f + nf + npred)
         cells = jnp.stack([flat // n, flat % n], -1).astype(jnp.int32)
         haz, mothers = cells[:nh], cells[nh : nh + f]
@@ -90,7 +94,7 @@ class Nursery:
 
         founder = jnp.arange(a) < f
         first_gen = (jnp.arange(a) >= f) & (jnp.arange(a) < 2 * f)
-        due = jax.random.randint(k_birth, (a,), params.birth_min, params.birth_max + 1)
+        due = params.birth_min + jnp.floor(u_birth * (params.birth_max - params.birth_min + 1)).astype(jnp.int32)
         due = jnp.where(first_gen & (params.births_per_life > 0), due, C.NEVER)
         minus = jnp.full((a,), -1, jnp.int32)
         agents = Agents(
@@ -129,12 +133,15 @@ class Nursery:
         """One tick. Returns (obs, state, reward [A], done, info) with info['terminated'/'truncated']."""
         params = self._default_params if params is None else params
         actions = self._check_actions(actions)
-        k_brain, k_pred, k_death, k_food = jax.random.split(key, 4)
+        # one draw of uniforms per tick feeds every random mechanic (a threefry call per draw is costly)
+        a, npred, nf = self.num_agents, self.config.max_predators, self.config.max_food
+        u = jax.random.uniform(key, (a + 7 * npred + 3 * nf,))
+        u_death, u_pred, u_food = u[:a], u[a : a + 7 * npred].reshape(npred, 7), u[a + 7 * npred :].reshape(nf, 3)
         child_of, parent_of = jnp.asarray(self.child_of), jnp.asarray(self.parent_of)
         if self.baby_brain is not None:
             obs = self.observe(state, params) if self.baby_brain.needs_obs else None
             baby = state.agents.role == C.BABY
-            actions = jnp.where(baby, self.baby_brain(k_brain, obs, state, params), actions)
+            actions = jnp.where(baby, self.baby_brain(jax.random.fold_in(key, 1), obs, state, params), actions)
         prev_alive = state.agents.alive
 
         state = state.replace(t=state.t + 1)
@@ -144,12 +151,12 @@ class Nursery:
         state = act.feed(state, actions, params, child_of)
         state = act.scare(state, actions, params)
         state = act.eat(state, params)
-        state, bitten = step_predators(k_pred, state, params)
+        state, bitten = step_predators(u_pred, state, params)
         state, burnt = body.hazards(state, params)
         state = body.metabolism(state, params)
-        state = body.deaths(state, k_death, params, bitten, burnt)
+        state = body.deaths(state, u_death, params, bitten, burnt)
         state = body.age_and_cry(state, params, child_of)
-        state = body.regrow_food(state, k_food, params)
+        state = body.regrow_food(state, u_food, params)
         state = body.births(state, params, parent_of)
 
         reward = rewards(prev_alive, state, params, child_of)

@@ -17,16 +17,14 @@ from caredrive.env.state import EnvState
 _STEPS = MOVES[:5]  # stay + four moves
 
 
-def step_predators(key: jax.Array, state: EnvState, params) -> tuple[EnvState, jax.Array]:
-    """One predator tick; also returns which agents were bitten (for the cause of death)."""
+def step_predators(u: jax.Array, state: EnvState, params) -> tuple[EnvState, jax.Array]:
+    """One predator tick; `u` is [P, 7] uniforms. Also returns which agents were bitten (cause of death)."""
     ag, pr = state.agents, state.predators
-    k_passive, k_move, k_noise = jax.random.split(key, 3)
-    n_pred = pr.active.shape[0]
     adult = ag.alive & (ag.role == C.ADULT)
 
     # presence: an adult next to a predator may drive it off without acting
     beside = (manhattan(ag.pos, pr.pos) <= 1) & adult[:, None] & pr.active[None, :]  # [A, P]
-    roll = jax.random.uniform(k_passive, (n_pred,)) < params.passive_scare
+    roll = u[:, 0] < params.passive_scare
     passive = beside.any(axis=0) & roll & (pr.scared <= 0)
     scared = jnp.where(passive, params.scare_duration, pr.scared)
     credit = (beside & passive[None, :]).sum(axis=1)
@@ -41,10 +39,10 @@ def step_predators(key: jax.Array, state: EnvState, params) -> tuple[EnvState, j
     to_prey = jnp.abs(cand - ag.pos[prey][:, None, :]).sum(-1)
     nearest_adult = jnp.where(adult[None, None, :], jnp.abs(cand[:, :, None, :] - ag.pos[None, None]).sum(-1), 10**6)
     from_adult = nearest_adult.min(-1)
-    noise = jax.random.uniform(k_noise, (n_pred, 5))
+    noise = u[:, 2:7]
     score = jnp.where(scared[:, None] > 0, from_adult + noise * 0.1, jnp.where(hunting[:, None], -to_prey + noise * 0.1, noise))
     choice = jnp.argmax(jnp.where(walkable, score, -jnp.inf), axis=1)
-    moves = (jax.random.uniform(k_move, (n_pred,)) < params.predator_speed) & pr.active
+    moves = (u[:, 1] < params.predator_speed) & pr.active
     pos = jnp.where(moves[:, None], jnp.take_along_axis(cand, choice[:, None, None], axis=1)[:, 0], pr.pos)
 
     # bite: a hunting predator next to its prey hurts it

@@ -31,3 +31,40 @@ class AutoReset:
         state = jax.tree.map(pick, state_re, state)
         obs = jax.tree.map(pick, obs_re, obs)
         return obs, state, reward, done, info
+
+
+class VecAutoReset:
+    """Auto-reset for a batch of B worlds stepped together, with *optimistic* resets.
+
+    Per-world auto-reset under `vmap` computes a full reset for every world at every step (a `cond`
+    becomes a `select`), which costs more than the step itself. Here each step computes only
+    `max(1, B // reset_ratio)` fresh worlds and hands them to the worlds that just finished, in order.
+    Episodes last ~`max_steps` ticks, so far fewer than B / reset_ratio worlds finish per step; if more
+    do, some start from the same fresh world (their futures still differ: every step has its own key).
+    The final observation of a finished world is kept in `info["final_obs"]`.
+
+    Shapes: state and obs leaves have a leading [B]; actions [B, A]; reward [B, A]; done [B].
+    """
+
+    def __init__(self, env: Nursery, batch: int, reset_ratio: int = 16):
+        self.env, self.batch = env, batch
+        self.n_fresh = max(1, batch // reset_ratio)
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, key, params=None):
+        return jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(key, self.batch), params)
+
+    def step(self, key, state, actions, params=None):
+        k_step, k_reset = jax.random.split(key)
+        keys = jax.random.split(k_step, self.batch)
+        obs, state, reward, done, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)
+        obs_re, state_re = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(k_reset, self.n_fresh), params)
+        slot = (jax.numpy.cumsum(done) - 1) % self.n_fresh
+
+        def pick(fresh, old):
+            return jax.numpy.where(done.reshape((-1,) + (1,) * (old.ndim - 1)), fresh[slot], old)
+
+        info = {**info, "final_obs": obs}
+        return jax.tree.map(pick, obs_re, obs), jax.tree.map(pick, state_re, state), reward, done, info

@@ -1,0 +1,77 @@
+"""Typed `--group.field value` overrides for the CLI (e.g. `--env.grid-size 13 --ppo.lr 3e-4`).
+
+Values are parsed by the type of the dataclass field they target, so a typo or a wrong type is a
+clear ConfigError naming the field, not a traceback deep inside JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from caredrive.env import constants as C
+from caredrive.env.params import EnvConfig, EnvParams
+from caredrive.errors import ConfigError
+
+_NAMED = {"layout": C.LAYOUT_NAMES, "reward_mode": C.REWARD_MODES}
+
+
+def _field_types(*classes) -> dict[str, object]:
+    out = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            out[f.name] = type(f.default) if f.default is not dataclasses.MISSING else str
+    return out
+
+
+ENV_FIELDS = _field_types(EnvConfig, EnvParams)
+
+
+def parse_value(group: str, name: str, raw: str, types: dict[str, object]):
+    if name not in types:
+        close = difflib.get_close_matches(name, sorted(types), n=3)
+        hint = f" Did you mean {', '.join('--' + group + '.' + c.replace('_', '-') for c in close)}?" if close else ""
+        raise ConfigError(f"unknown setting --{group}.{name.replace('_', '-')}.{hint}")
+    kind = types[name]
+    if name in _NAMED and not raw.lstrip("-").isdigit():
+        if raw not in _NAMED[name]:
+            raise ConfigError(f"--{group}.{name.replace('_', '-')}={raw!r} is not allowed: must be one of {list(_NAMED[name])}.")
+        return _NAMED[name].index(raw)
+    try:
+        if kind is bool:
+            low = raw.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return low in ("true", "1", "yes")
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(
+            f"--{group}.{name.replace('_', '-')}={raw!r} is not allowed: must be a {getattr(kind, '__name__', kind)}."
+        ) from None
+
+
+def parse_overrides(tokens: list[str], groups: dict[str, dict[str, object]]) -> dict[str, dict]:
+    """['--env.grid-size', '13', '--ppo.lr=3e-4'] -> {'env': {'grid_size': 13}, 'ppo': {'lr': 0.0003}}."""
+    out: dict[str, dict] = {g: {} for g in groups}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--") or "." not in tok:
+            raise ConfigError(f"unexpected argument {tok!r}: settings look like --env.grid-size 13 (groups: {', '.join(groups)}).")
+        key, eq, val = tok[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise ConfigError(f"{tok} needs a value.")
+            val = tokens[i + 1]
+            i += 1
+        group, _, name = key.partition(".")
+        if group not in groups:
+            raise ConfigError(f"unknown settings group {group!r} in {tok}: groups are {', '.join(groups)}.")
+        name = name.replace("-", "_")
+        out[group][name] = parse_value(group, name, val, groups[group])
+        i += 1
+    return out
