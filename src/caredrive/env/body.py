@@ -42,7 +42,8 @@ def metabolism(state: EnvState, params) -> EnvState:
     starving = energy <= 0.0
     top = max_health(ag.role, ag.age, params)
     health = ag.health - jnp.where(ag.alive & starving, params.starve_damage, 0.0)
-    health = jnp.where(ag.alive & (energy > 0.5), jnp.minimum(health + params.regen, top), health)
+    # a body at zero health is dying this tick (a hazard, a bite): regeneration must not revive it
+    health = jnp.where(ag.alive & (energy > 0.5) & (health > 1e-6), jnp.minimum(health + params.regen, top), health)
     return state.replace(agents=ag.replace(energy=jnp.clip(energy, 0.0, 1.0), health=jnp.minimum(health, top)))
 
 

@@ -162,7 +162,14 @@ class Nursery:
         reward = rewards(prev_alive, state, params, child_of)
         term = terminated(state, params, child_of, self.config.n_families)
         trunc = state.t >= params.max_steps
-        info = {"terminated": term, "truncated": trunc & ~term, "actions": actions}
+        f = self.config.n_families
+        info = {
+            "terminated": term,
+            "truncated": trunc & ~term,
+            "actions": actions,
+            # live training indicator: share of first-generation baby slots alive now (0 before births)
+            "baby_alive": state.agents.alive[f : 2 * f].mean(),
+        }
         return self.observe(state, params), state, reward, term | trunc, info
 
     def observe(self, state: EnvState, params: EnvParams | None = None) -> Obs:

@@ -49,7 +49,9 @@ def step_down(field: jax.Array, pos: jax.Array) -> jax.Array:
 
 def _cells_mask(n: int, pos: jax.Array, mask: jax.Array) -> jax.Array:
     rows = jnp.arange(n)
-    return (((pos[:, 0, None] == rows) & mask[:, None])[:, :, None] & (pos[:, 1, None] == rows)[:, None, :]).any(0)
+    in_row = (pos[:, 0, None] == rows[None, :]) & mask[:, None]  # [N, n]
+    in_col = pos[:, 1, None] == rows[None, :]
+    return (in_row[:, :, None] & in_col[:, None, :]).any(0)
 
 
 def idle(env: Nursery) -> Policy:
