@@ -27,10 +27,12 @@ def move(state: EnvState, actions: jax.Array, params) -> EnvState:
     delta = MOVES[actions] * may[:, None]
     target = ag.pos + delta
     kind = at(state.terrain, target)
-    near_adult = ((manhattan(ag.pos, ag.pos) <= 1) & (ag.alive & ~is_baby)[None, :]).any(axis=1)
-    # guard: an adult within reach catches a baby about to step into a hazard
+    pos = jnp.where((kind == C.WALL)[:, None], ag.pos, target)
+    # guard: an adult within one cell (diagonals too, after her own move) catches a baby about to
+    # step into a hazard
+    near_adult = ((chebyshev(ag.pos, pos) <= 1) & (ag.alive & ~is_baby)[None, :]).any(axis=1)
     held_back = params.guard & is_baby & (kind == C.HAZARD) & near_adult & (delta != 0).any(-1)
-    pos = jnp.where(((kind == C.WALL) | held_back)[:, None], ag.pos, target)
+    pos = jnp.where(held_back[:, None], ag.pos, pos)
     pos = jnp.where((ag.carried_by >= 0)[:, None], pos[jnp.maximum(ag.carried_by, 0)], pos)
     log = state.log.replace(hazard_blocks=state.log.hazard_blocks + held_back)
     return state.replace(agents=ag.replace(pos=pos), log=log)

@@ -111,6 +111,7 @@ def carer(env: Nursery) -> Policy:
                 can_feed & child_hungry & (holding | (ag.energy > 0.3)),
                 # hungry: take the baby along to the food rather than leave it alone
                 hungry & ~carrying & (gap <= 1),
+                hungry & (carrying | (ag.energy < 0.2)),
                 hungry,
                 carrying,
                 ~holding & child_hungry & food_close & (gap <= 3),
@@ -122,6 +123,7 @@ def carer(env: Nursery) -> Policy:
                 jnp.full_like(to_food, C.FEED),
                 jnp.full_like(to_food, C.PICK_UP),
                 to_food,
+                to_child,  # fetch the baby first, then carry it to the food
                 jnp.full_like(to_food, C.PUT_DOWN),
                 jnp.full_like(to_food, C.PICK_UP),
                 to_child,

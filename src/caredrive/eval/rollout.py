@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from caredrive.env.nursery import Nursery
@@ -16,24 +17,39 @@ from caredrive.env.state import EnvState
 
 
 def rollout(env: Nursery, policy: Callable, params, key: jax.Array, n_episodes: int) -> EnvState:
-    """Final states (batched over episodes) after `params.max_steps` ticks of `policy`."""
+    """Final states (batched over episodes) after `params.max_steps` ticks of `policy`.
+
+    A policy is `(key, obs, state, params) -> actions [A]`, or, if it has a memory (a trained
+    recurrent network), an object with `init_carry()` and `(key, obs, state, params, carry) ->
+    (actions, carry)`."""
+    return jax.jit(lambda k: rollout_batch(env, policy, params, k, n_episodes))(key)
+
+
+def rollout_batch(env: Nursery, policy, params, key: jax.Array, n_episodes: int) -> EnvState:
+    """The un-jitted body of `rollout`: a pure function of the policy, so callers can `vmap` it over
+    a stack of policies (one per seed)."""
     steps = int(params.max_steps)
+    recurrent = hasattr(policy, "init_carry")
 
     def episode(k):
         k_reset, k_run = jax.random.split(k)
         obs, state = env.reset(k_reset, params)
+        mem = policy.init_carry() if recurrent else jnp.zeros(())
 
         def tick(carry, k_t):
-            obs, state = carry
+            obs, state, mem = carry
             k_pol, k_env = jax.random.split(k_t)
-            actions = policy(k_pol, obs, state, params)
+            if recurrent:
+                actions, mem = policy(k_pol, obs, state, params, mem)
+            else:
+                actions = policy(k_pol, obs, state, params)
             obs, state, _, _, _ = env.step(k_env, state, actions, params)
-            return (obs, state), None
+            return (obs, state, mem), None
 
-        (_, state), _ = jax.lax.scan(tick, (obs, state), jax.random.split(k_run, steps))
+        (_, state, _), _ = jax.lax.scan(tick, (obs, state, mem), jax.random.split(k_run, steps))
         return state
 
-    return jax.jit(jax.vmap(episode))(jax.random.split(key, n_episodes))
+    return jax.vmap(episode)(jax.random.split(key, n_episodes))
 
 
 def baby_lifetimes(env: Nursery, final: EnvState, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
