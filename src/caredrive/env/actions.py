@@ -39,7 +39,11 @@ def move(state: EnvState, actions: jax.Array, params) -> EnvState:
 
 
 def _hands_free(ag, actions, action):
-    return ag.alive & (ag.role == C.ADULT) & (actions == action) & (ag.carrying < 0) & (ag.holding < 0)
+    """An adult, not herself carried (no nested carrying), with nothing in her hands."""
+    return (
+        ag.alive & (ag.role == C.ADULT) & (actions == action) & (ag.carrying < 0) & (ag.holding < 0)
+        & (ag.carried_by < 0)
+    )
 
 
 def pick_up(state: EnvState, actions: jax.Array, child_of: jax.Array) -> EnvState:
@@ -55,7 +59,6 @@ def pick_up(state: EnvState, actions: jax.Array, child_of: jax.Array) -> EnvStat
     baby, got_baby = claim(cand, own.astype(jnp.int32))
     carrying = jnp.where(got_baby, baby, ag.carrying)
     carried_by = ag.carried_by.at[jnp.where(got_baby, baby, n)].set(jnp.arange(n), mode="drop")
-    carried_by = jnp.where(carried_by >= 0, carried_by, ag.carried_by)
     pos = jnp.where((carried_by >= 0)[:, None], ag.pos[jnp.maximum(carried_by, 0)], ag.pos)
 
     wants_food = wants & ~cand.any(axis=1)
@@ -79,8 +82,9 @@ def put_down(state: EnvState, actions: jax.Array) -> EnvState:
     ag, food = state.agents, state.food
     n = ag.alive.shape[0]
     wants = ag.alive & (actions == C.PUT_DOWN)
-    drop_baby = wants & (ag.carrying >= 0)
-    cell, _ = free_neighbour(state.terrain, ag.pos, avoid_hazard=True)
+    cell, found = free_neighbour(state.terrain, ag.pos, avoid_hazard=True)
+    # never onto a hazard: with no hazard-free neighbour she keeps the baby unless she stands on safe ground
+    drop_baby = wants & (ag.carrying >= 0) & (found | (at(state.terrain, ag.pos) != C.HAZARD))
     baby = jnp.where(drop_baby, ag.carrying, n)
     pos = ag.pos.at[baby].set(cell, mode="drop")
     carried_by = ag.carried_by.at[baby].set(-1, mode="drop")

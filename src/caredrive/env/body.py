@@ -56,22 +56,31 @@ def deaths(state: EnvState, u: jax.Array, params, bitten: jax.Array, burnt: jax.
     log = log.replace(
         death_tick=jnp.where(dies, state.t, log.death_tick), death_cause=jnp.where(dies, cause, log.death_cause)
     )
-    # a dead carrier drops what it carries; a dead carried baby leaves its carrier's arms
-    carrier_dead = (ag.carried_by >= 0) & dies[jnp.maximum(ag.carried_by, 0)]
-    carried_by = jnp.where(dies | carrier_dead, -1, ag.carried_by)
-    carrying = jnp.where(dies | ((ag.carrying >= 0) & dies[jnp.maximum(ag.carrying, 0)]), -1, ag.carrying)
     # rebirth: decided once, at the death
     replace = (u < params.rebirth_prob) & (ag.births < params.births_per_life)
     next_birth = jnp.where(dies, jnp.where(replace, state.t + params.rebirth_delay, C.NEVER), ag.next_birth)
-    agents = ag.replace(
-        alive=ag.alive & ~dies, health=jnp.maximum(ag.health, 0.0), carried_by=carried_by, carrying=carrying,
-        next_birth=next_birth, cry=ag.cry & ~dies,
+    state = state.replace(
+        agents=ag.replace(alive=ag.alive & ~dies, health=jnp.maximum(ag.health, 0.0), next_birth=next_birth, cry=ag.cry & ~dies),
+        log=log,
     )
-    food = state.food
-    dropped = (food.held_by >= 0) & dies[jnp.maximum(food.held_by, 0)]
-    food = food.replace(held_by=jnp.where(dropped, -1, food.held_by))  # held food is lost with its holder
-    holding = jnp.where(dies, -1, agents.holding)
-    return state.replace(agents=agents.replace(holding=holding), food=food, log=log)
+    return release(state, dies)
+
+
+def release(state: EnvState, gone: jax.Array) -> EnvState:
+    """Agents in `gone` (dying, or leaving the world) let go of everything: a baby they carried is put
+    down (off a hazard if it can be), whoever carried them lets go, and food they held is lost."""
+    ag, food = state.agents, state.food
+    dropped = (ag.carried_by >= 0) & gone[jnp.maximum(ag.carried_by, 0)] & ~gone
+    cell, found = free_neighbour(state.terrain, ag.pos, avoid_hazard=True)
+    onto_hazard = dropped & (at(state.terrain, ag.pos) == C.HAZARD) & found
+    agents = ag.replace(
+        pos=jnp.where(onto_hazard[:, None], cell, ag.pos),
+        carried_by=jnp.where(gone | dropped, -1, ag.carried_by),
+        carrying=jnp.where(gone | ((ag.carrying >= 0) & gone[jnp.maximum(ag.carrying, 0)]), -1, ag.carrying),
+        holding=jnp.where(gone, -1, ag.holding),
+    )
+    lost = (food.held_by >= 0) & gone[jnp.maximum(food.held_by, 0)]
+    return state.replace(agents=agents, food=food.replace(held_by=jnp.where(lost, -1, food.held_by)))
 
 
 def age_and_cry(state: EnvState, params, child_of: jax.Array) -> EnvState:
@@ -119,13 +128,13 @@ def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
     )
     # the "no mother" baseline: the parent leaves the world at the birth
     leaves = (jnp.zeros_like(born).at[parent].max(born & has_parent)) & params.mother_leaves
-    agents = agents.replace(alive=agents.alive & ~leaves, carrying=jnp.where(leaves, -1, agents.carrying))
+    agents = agents.replace(alive=agents.alive & ~leaves)
     log = state.log.replace(
         birth_tick=jnp.where(born, state.t, state.log.birth_tick),
         death_tick=jnp.where(born, -1, jnp.where(leaves, state.t, state.log.death_tick)),
         death_cause=jnp.where(born, C.ALIVE_CAUSE, jnp.where(leaves, C.LEFT, state.log.death_cause)),
     )
-    return state.replace(agents=agents, log=log)
+    return release(state.replace(agents=agents, log=log), leaves)
 
 
 def regrow_food(state: EnvState, u: jax.Array, params) -> EnvState:

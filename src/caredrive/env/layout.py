@@ -31,12 +31,14 @@ def generate(u_cells: jax.Array, u_misc: jax.Array, params) -> jax.Array:
     # keep a plus of free cells around the centre so random walls rarely cut the map in two
     walls = walls & (r != mid) & (c != mid)
 
-    doors = 1 + jnp.floor(u_misc[:4] * (mid - 1)).astype(jnp.int32)  # one door per half-wall of the cross
+    # one door per half-wall of the cross, never in the border: [1, mid) before the centre, (mid, n-1) after
+    first = 1 + jnp.floor(u_misc[:4] * (mid - 1)).astype(jnp.int32)
+    second = mid + 1 + jnp.floor(u_misc[:4] * (n - 2 - mid)).astype(jnp.int32)
     rooms = ((r == mid) | (c == mid)) & ~(
-        ((r == mid) & (c == doors[0]))
-        | ((r == mid) & (c == mid + doors[1]))
-        | ((c == mid) & (r == doors[2]))
-        | ((c == mid) & (r == mid + doors[3]))
+        ((r == mid) & (c == first[0]))
+        | ((r == mid) & (c == second[1]))
+        | ((c == mid) & (r == first[2]))
+        | ((c == mid) & (r == second[3]))
     )
 
     # corridor: wall rows every third row, each open at alternating ends -> a serpentine

@@ -85,11 +85,13 @@ class Nursery:
         # distinct random empty cells for hazards, mothers, food and predators (top-k of random scores)
         nh, nf, npred = cfg.max_hazards, cfg.max_food, cfg.max_predators
         scores = jnp.where(terrain.ravel() == C.EMPTY, u_place, -1.0)
-        _, flat = jax.lax.top_k(scores, nh + f + nf + npred)
+        best, flat = jax.lax.top_k(scores, nh + f + nf + npred)
         cells = jnp.stack([flat // n, flat % n], -1).astype(jnp.int32)
+        free = best >= 0  # a crowded layout (dense walls, moat) may leave too few empty cells
+        free_h, free_f, free_p = free[:nh], free[nh + f : nh + f + nf], free[nh + f + nf :]
         haz, mothers = cells[:nh], cells[nh : nh + f]
         food_pos, pred_pos = cells[nh + f : nh + f + nf], cells[nh + f + nf :]
-        put_hazard = jnp.arange(nh) < params.n_hazards
+        put_hazard = (jnp.arange(nh) < params.n_hazards) & free_h
         terrain = terrain.at[haz[:, 0], haz[:, 1]].set(jnp.where(put_hazard, C.HAZARD, terrain[haz[:, 0], haz[:, 1]]))
 
         founder = jnp.arange(a) < f
@@ -119,9 +121,9 @@ class Nursery:
         state = EnvState(
             terrain=terrain,
             agents=agents,
-            food=Food(pos=food_pos, on_ground=jnp.arange(nf) < params.n_food, held_by=jnp.full((nf,), -1, jnp.int32)),
+            food=Food(pos=food_pos, on_ground=(jnp.arange(nf) < params.n_food) & free_f, held_by=jnp.full((nf,), -1, jnp.int32)),
             predators=Predators(
-                pos=pred_pos, active=jnp.arange(npred) < params.n_predators, scared=jnp.zeros((npred,), jnp.int32)
+                pos=pred_pos, active=(jnp.arange(npred) < params.n_predators) & free_p, scared=jnp.zeros((npred,), jnp.int32)
             ),
             log=log,
             t=jnp.zeros((), jnp.int32),

@@ -43,11 +43,11 @@ class EnvConfig:
         _check(self.generations >= 2, "generations", self.generations, "an integer >= 2 (a mother and a baby)")
         interior = (self.grid_size - 2) ** 2
         _check(
-            self.n_families * 2 + self.max_predators + self.max_hazards + 1 <= interior,
+            self.n_families * 2 + self.max_predators + self.max_hazards + self.max_food + 1 <= interior,
             "n_families",
             self.n_families,
-            f"few enough that mothers, their babies, predators and hazards fit in the {interior} interior cells "
-            f"of a {self.grid_size}x{self.grid_size} grid",
+            f"few enough that mothers, their babies, predators, hazards and food (max_food={self.max_food}) fit in "
+            f"the {interior} interior cells of a {self.grid_size}x{self.grid_size} grid",
         )
         _check(self.view_size >= 1 and self.view_size % 2 == 1, "view_size", self.view_size, "an odd integer >= 1")
         _check(
@@ -146,6 +146,7 @@ def validate_params(config: EnvConfig, params: EnvParams) -> None:
     for name in _NONNEG_INTS:
         _check(int(p[name]) >= 0, name, p[name], "an integer >= 0")
     _check(int(p["max_steps"]) >= 1, "max_steps", p["max_steps"], "an integer >= 1")
+    _check(float(p["wall_density"]) <= 0.3, "wall_density", p["wall_density"], "a number between 0 and 0.3 (denser walls seal the map)")
     _check(0.0 < float(p["baby_energy0"]) <= 1, "baby_energy0", p["baby_energy0"], "a number in (0, 1]")
     _check(0.0 < float(p["baby_health0"]) <= 1, "baby_health0", p["baby_health0"], "a number in (0, 1]")
     _check(int(p["baby_move_period"]) >= 1, "baby_move_period", p["baby_move_period"], "an integer >= 1")
