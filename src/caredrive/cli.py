@@ -3,6 +3,7 @@
     caredrive worlds                      list registered worlds
     caredrive baselines [--json]          scripted baselines: does care matter, is the world winnable?
     caredrive render --policy carer       a GIF of one episode
+    caredrive train [--preset small]      train mothers over seeds; do they care?
 """
 
 from __future__ import annotations
@@ -75,6 +76,52 @@ def cmd_render(args, extra) -> int:
     return 0
 
 
+def cmd_train(args, extra) -> int:
+    import time
+
+    import jax
+
+    from caredrive.eval.care import baseline_lifetimes, seed_lifetimes, verdict
+    from caredrive.train.config import TrainConfig, build_config
+    from caredrive.train.run import train
+    from caredrive.train.rundir import RunDir
+
+    if args.resume:
+        run = RunDir(args.resume)
+        if extra:
+            raise ConfigError("--resume continues a run with its own config.json: give no other settings.")
+        cfg = TrainConfig.from_dict(run.load_config())
+    else:
+        cfg = build_config(args.preset, extra)
+        out = args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
+        run = RunDir(out)
+        run.create(cfg.to_dict())
+    print(f"run directory: {run.path}", flush=True)
+    trained = train(cfg, run, resume=bool(args.resume), progress=not args.no_progress)
+
+    print(f"evaluating {cfg.seeds} seeds x {args.eval_episodes} episodes against the baselines ...", flush=True)
+    key = jax.random.key(cfg.seed + 1_000_003)  # evaluation worlds differ from training worlds
+    base = baseline_lifetimes(trained.world, trained.env_params, key, args.eval_episodes, names=("none", "selfish", "carer"))
+    per_seed = verdict(seed_lifetimes(trained.world, trained.policy, trained.env_params, key, args.eval_episodes), base)
+    summary = {
+        "world": cfg.world, "preset": args.preset if not args.resume else "resumed",
+        "wall_time_s": trained.wall_time, "timesteps_per_seed": trained.timesteps,
+        "eval_episodes": args.eval_episodes, "baselines": base, "seeds": per_seed,
+        "caring_seeds": sum(r["cares"] for r in per_seed),
+    }
+    run.write_json("summary.json", summary)
+    print(f"\nmean baby lifetime (ticks, of {int(trained.env_params.max_steps)}), {args.eval_episodes} episodes:")
+    for name, r in base.items():
+        print(f"  {name:10s} {r['mean_lifetime']:7.1f}   alive at end {r['survival']:5.0%}")
+    for r in per_seed:
+        mark = "CARES" if r["cares"] else "does not care"
+        print(f"  seed {r['seed']:<5d} {r['mean_lifetime']:7.1f}   alive at end {r['survival']:5.0%}   "
+              f"{r['x_selfish']:.1f}x selfish, {r['share_of_carer']:.0%} of carer -> {mark}")
+    print(f"{summary['caring_seeds']}/{cfg.seeds} seeds care (>= 3x selfish and >= 60% of the scripted carer). "
+          f"{trained.timesteps:,} steps per seed in {trained.wall_time:.0f} s. Summary: {run.path / 'summary.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="caredrive", description="Can gradient descent find an agent that cares?")
     sub = p.add_subparsers(dest="command", required=True)
@@ -99,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="episode.gif")
     sp.add_argument("--fps", type=int, default=6)
     sp.set_defaults(fn=cmd_render)
+
+    sp = sub.add_parser(
+        "train", help="train mothers (self-survival, then birth) over several seeds and say whether they care",
+        epilog="Typed settings: --env.FIELD, --ppo.FIELD, --run.seeds N, --phase1.timesteps N, --phase2.reward-mode baby",
+    )
+    sp.add_argument("--preset", default="small", help="small (laptop CPU), full, or tiny (tests)")
+    sp.add_argument("--out", default=None, help="run directory (default runs/<time>)")
+    sp.add_argument("--resume", default=None, metavar="RUN", help="continue a run from its last checkpoint")
+    sp.add_argument("--eval-episodes", type=int, default=256)
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(fn=cmd_train)
     return p
 
 

@@ -33,7 +33,7 @@ def parse_value(group: str, name: str, raw: str, types: dict[str, object]):
         hint = f" Did you mean {', '.join('--' + group + '.' + c.replace('_', '-') for c in close)}?" if close else ""
         raise ConfigError(f"unknown setting --{group}.{name.replace('_', '-')}.{hint}")
     kind = types[name]
-    if name in _NAMED and not raw.lstrip("-").isdigit():
+    if group == "env" and name in _NAMED and not raw.lstrip("-").isdigit():
         if raw not in _NAMED[name]:
             raise ConfigError(f"--{group}.{name.replace('_', '-')}={raw!r} is not allowed: must be one of {list(_NAMED[name])}.")
         return _NAMED[name].index(raw)

@@ -46,6 +46,8 @@ class VecAutoReset:
     Shapes: state and obs leaves have a leading [B]; actions [B, A]; reward [B, A]; done [B].
     """
 
+    batched = True  # trainers step the whole batch through this wrapper, not a vmap of it
+
     def __init__(self, env: Nursery, batch: int, reset_ratio: int = 16):
         self.env, self.batch = env, batch
         self.n_fresh = max(1, batch // reset_ratio)

@@ -1,0 +1,98 @@
+"""Training throughput: env steps/s of PPO training (acting, env and learning) for 1, 4 and 16 seeds
+vmapped in one jit, and the share of time spent in the env versus the rest (network + update).
+
+The env share is measured by timing the same rollout of the env alone (random actions, same batch).
+    python benchmarks/train_throughput.py            # seeds 1, 4, 16 at the small preset's size
+    python benchmarks/train_throughput.py --quick    # smoke run (CI)
+    python benchmarks/train_throughput.py --seeds 4 --ppo.num-envs 256   # any typed training override
+Ends with one JSON line of the headline figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+
+from caredrive.train.config import build_config
+from caredrive.train.ppo import make_train
+from caredrive.train.run import build_world, init_seeds, learners, phase_params, training_env
+
+
+def measure(seeds: int, updates: int, preset: str, overrides: list[str]) -> dict:
+    cfg = dataclasses.replace(build_config(preset, overrides), seeds=seeds)
+    world = build_world(cfg)
+    env = training_env(world, cfg)
+    mask, roles = learners(world, cfg)
+    wp = phase_params(world, cfg.phases[-1])
+    ppo = dataclasses.replace(cfg.ppo, total_timesteps=updates * cfg.ppo.num_envs * cfg.ppo.num_steps)
+    trainer = make_train(ppo, env, wp, learner_mask=mask, roles=roles, num_roles=2)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    rs = init_seeds(trainer, keys, None, wp)
+    chunk = jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda x, _: trainer.update(x), r, None, length=updates)))
+    t0 = time.perf_counter()
+    rs2, m = chunk(rs)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rs2, m = chunk(rs2)
+    jax.block_until_ready(m)
+    train_s = time.perf_counter() - t0
+    steps = seeds * updates * cfg.ppo.num_envs * cfg.ppo.num_steps
+
+    # the env alone: the same worlds (seeds x num_envs, through the same auto-reset), random actions
+    n_envs, n_steps = cfg.ppo.num_envs, updates * cfg.ppo.num_steps
+    batched = getattr(env, "batched", False)
+    step1 = env.step if batched else jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    reset1 = env.reset if batched else jax.vmap(env.reset, in_axes=(0, None))
+    split = (lambda k: k) if batched else (lambda k: jax.random.split(k, n_envs))
+
+    def env_only(key):
+        obs, st = jax.vmap(lambda k: reset1(split(k), wp))(jax.random.split(key, seeds))
+
+        def body(c, k):
+            st, acc = c
+            a = jax.random.randint(k, (seeds, n_envs, world.num_agents), 0, world.num_actions)
+            ks = jax.random.split(k, seeds)
+            obs, st, r, d, _ = jax.vmap(lambda kk, s_, a_: step1(split(kk), s_, a_, wp))(ks, st, a)
+            return (st, acc + obs.view.sum(dtype=jnp.int32) + r.sum().astype(jnp.int32)), None
+
+        return jax.lax.scan(body, (st, jnp.int32(0)), jax.random.split(key, n_steps))[0][1]
+
+    f = jax.jit(env_only)
+    jax.block_until_ready(f(jax.random.key(1)))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(jax.random.key(2)))
+    env_s = time.perf_counter() - t0
+    return {
+        "seeds": seeds, "steps": steps, "compile_s": round(compile_s, 1), "train_s": round(train_s, 2),
+        "env_steps_per_s": round(steps / train_s), "env_share": round(min(env_s / train_s, 1.0), 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--updates", type=int, default=4, help="PPO updates per timed chunk")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--quick", action="store_true")
+    args, overrides = ap.parse_known_args()
+    if args.quick:
+        args.seeds, args.updates, args.preset = [1, 2], 1, "tiny"
+    rows = []
+    for s in args.seeds:
+        r = measure(s, args.updates, args.preset, overrides)
+        rows.append(r)
+        print(f"seeds {s:3d}: {r['env_steps_per_s']:>10,} env steps/s of training  "
+              f"(env share {r['env_share']:.0%}, compile {r['compile_s']} s)", flush=True)
+    print(json.dumps({"benchmark": "train_throughput", "preset": args.preset, "cpu_count": os.cpu_count(),
+                      "backend": jax.default_backend(), "overrides": overrides, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

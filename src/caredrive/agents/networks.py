@@ -1,0 +1,110 @@
+"""Actor-critic network shared by every learning agent: generic encoder -> GRU (or Dense) -> two heads.
+
+Inputs always carry two leading axes `[T, B]` (time, batch): the rollout calls it with `T = 1`, the
+PPO update re-runs whole sequences `[T, B]` so the recurrent state is rebuilt exactly as it was
+during the rollout (the gradient flows through time, truncated at the rollout's start).
+
+Reset convention: the carry is zeroed *before* processing an observation whose `reset` flag is True,
+i.e. the first observation of a new episode is seen with a fresh memory. So `reset[t]` is "obs[t]
+starts an episode" (= `done` of the step that produced obs[t]), never "obs[t] ends one". This is what
+lets the trainer store `(carry at rollout start, obs, reset)` and replay the sequence identically.
+
+The encoder knows nothing about the world: it flattens every leaf of the observation pytree (cast to
+float32; uint8 images are *not* rescaled, so keep channel values small) and concatenates them. An
+optional role one-hot lets one set of weights serve several kinds of agent (parameter sharing).
+
+The GRU is written out by hand (PyTorch/cuDNN gate layout) rather than using `nn.GRUCell`: the input
+projection of all T steps is one matmul outside the time scan, leaving a single `[B, H] x [H, 3H]`
+matmul per step inside it, which is what bounds speed on a CPU.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.initializers import constant, orthogonal
+
+
+def initial_carry(batch: int, hidden: int) -> jax.Array:
+    """Zero recurrent state `[batch, hidden]` (also used, unchanged, by the feed-forward variant)."""
+    return jnp.zeros((batch, hidden), jnp.float32)
+
+
+def flatten_obs(obs, lead: int = 2) -> jax.Array:
+    """Concatenate every leaf of `obs`, flattened past its `lead` leading axes, as float32."""
+    leaves = jax.tree_util.tree_leaves(obs)
+    if not leaves:
+        raise ValueError("observation pytree has no leaves")
+    shape = leaves[0].shape[:lead]
+    return jnp.concatenate([jnp.reshape(x, shape + (-1,)).astype(jnp.float32) for x in leaves], axis=-1)
+
+
+class GRU(nn.Module):
+    """GRU over a `[T, B, F]` sequence with per-step resets (see module docstring for the convention)."""
+
+    hidden: int
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, x: jax.Array, reset: jax.Array):
+        h = self.hidden
+        xg = nn.Dense(3 * h, kernel_init=orthogonal(1.0), bias_init=constant(0.0), name="wi")(x)
+        wh = self.param("wh", orthogonal(1.0), (h, 3 * h))
+        bh = self.param("bh", constant(0.0), (3 * h,))
+
+        def step(c, inp):
+            xg_t, reset_t = inp
+            c = jnp.where(reset_t[:, None], jnp.zeros_like(c), c)
+            hg = c @ wh + bh[None, :]
+            xr, xz, xn = jnp.split(xg_t, 3, axis=-1)
+            hr, hz, hn = jnp.split(hg, 3, axis=-1)
+            r = jax.nn.sigmoid(xr + hr)
+            z = jax.nn.sigmoid(xz + hz)
+            n = jnp.tanh(xn + r * hn)
+            c = (1.0 - z) * n + z * c
+            return c, c
+
+        if x.shape[0] == 1:  # rollout: no loop at all
+            carry, y = step(carry, (xg[0], reset[0]))
+            return carry, y[None]
+        return jax.lax.scan(step, carry, (xg, reset))
+
+
+class ActorCritic(nn.Module):
+    """Policy logits and value for a batch of agents.
+
+    `__call__(carry [B,H], obs (leaves [T,B,...]), reset [T,B] bool, role [T,B] int | None)`
+    returns `(carry [B,H], logits [T,B,num_actions], value [T,B])`. With `recurrent=False` the GRU is
+    replaced by a Dense layer of the same width and the carry passes through untouched, so trainer
+    code is identical for both variants.
+    """
+
+    num_actions: int
+    hidden: int = 128
+    recurrent: bool = True
+    num_roles: int = 0
+
+    @nn.compact
+    def __call__(self, carry, obs, reset, role=None):
+        x = flatten_obs(obs, lead=2)
+        if self.num_roles > 0:
+            if role is None:
+                raise ValueError("num_roles > 0 but no role given")
+            x = jnp.concatenate([x, jax.nn.one_hot(role, self.num_roles, dtype=jnp.float32)], axis=-1)
+        dense = lambda n, s, name: nn.Dense(n, kernel_init=orthogonal(s), bias_init=constant(0.0), name=name)
+        x = nn.relu(dense(self.hidden, np.sqrt(2), "enc0")(x))
+        x = nn.relu(dense(self.hidden, np.sqrt(2), "enc1")(x))
+        if self.recurrent:
+            carry, x = GRU(self.hidden, name="gru")(carry, x, reset)
+        else:
+            x = nn.relu(dense(self.hidden, np.sqrt(2), "core")(x))
+        a = nn.tanh(dense(self.hidden, np.sqrt(2), "pi0")(x))
+        logits = dense(self.num_actions, 0.01, "pi1")(a)
+        v = nn.tanh(dense(self.hidden, np.sqrt(2), "v0")(x))
+        value = dense(1, 1.0, "v1")(v)[..., 0]
+        return carry, logits, value
+
+    @staticmethod
+    def initial_carry(batch: int, hidden: int) -> jax.Array:
+        return initial_carry(batch, hidden)
