@@ -14,6 +14,12 @@ from caredrive.env.grid import MOVES, at, chebyshev, claim, free_neighbour, manh
 from caredrive.env.state import EnvState
 
 
+def baby_food_items(n_items: int, params) -> jax.Array:
+    """Bool [F]: the food items that are baby food (the last `baby_food` of the `n_food` in play)."""
+    i = jnp.arange(n_items)
+    return (i < params.n_food) & (i >= params.n_food - params.baby_food)
+
+
 def baby_move_period(age: jax.Array, params) -> jax.Array:
     """A newborn moves every `baby_move_period` ticks; the period shrinks to 1 as it grows up."""
     growth = jnp.minimum(age / params.adult_age, 1.0)
@@ -118,7 +124,10 @@ def feed(state: EnvState, actions: jax.Array, params, child_of: jax.Array) -> En
     has = cand.any(axis=1)
     with_food = has & (ag.holding >= 0)
     nursed = jnp.where(has & ~with_food, jnp.minimum(params.nurse_amount, ag.energy), 0.0)
-    gain = jnp.where(with_food, params.food_energy, nursed * params.nurse_efficiency)
+    # mirror worlds (baby_food > 0): only baby food nourishes a baby; her milk and her food do not
+    mirror = params.baby_food > 0
+    right_food = ~mirror | baby_food_items(food.on_ground.shape[0], params)[jnp.maximum(ag.holding, 0)]
+    gain = jnp.where(with_food, params.food_energy * right_food, jnp.where(mirror, 0.0, nursed * params.nurse_efficiency))
     to = jax.nn.one_hot(jnp.where(has, target, n), n, dtype=jnp.float32)  # [A(feeder), A(baby)]
     energy = jnp.clip(ag.energy - nursed + gain @ to, 0.0, 1.0)
     nf = food.on_ground.shape[0]
@@ -142,7 +151,11 @@ def eat(state: EnvState, params) -> EnvState:
     """Adults (and babies old enough) eat food on their cell; each item feeds one agent."""
     ag, food = state.agents, state.food
     can = ag.alive & (ag.carried_by < 0) & ((ag.role == C.ADULT) | (ag.age >= params.self_feed_age))
-    same = (ag.pos[:, None, :] == food.pos[None, :, :]).all(-1) & food.on_ground[None, :] & can[:, None]
+    # mirror worlds: adults never eat baby food, babies eat nothing else
+    baby_item = baby_food_items(food.on_ground.shape[0], params)
+    is_baby = ag.role == C.BABY
+    edible = jnp.where(baby_item[None, :], is_baby[:, None], ~(is_baby[:, None] & (params.baby_food > 0)))
+    same = (ag.pos[:, None, :] == food.pos[None, :, :]).all(-1) & food.on_ground[None, :] & can[:, None] & edible
     eaten_by = jnp.argmax(same, axis=0)  # [F] first eater
     eaten = same.any(axis=0)
     got = (jax.nn.one_hot(eaten_by, ag.alive.shape[0], dtype=jnp.int32) * eaten[:, None]).sum(0)  # [A]

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from caredrive.env import constants as C
 from caredrive.env.grid import at, free_neighbour
+from caredrive.env.layout import arena
 from caredrive.env.state import EnvState
 
 
@@ -102,14 +103,54 @@ def age_and_cry(state: EnvState, params, child_of: jax.Array) -> EnvState:
     return state.replace(agents=ag.replace(age=age, role=role, next_birth=next_birth, hurt=hurt, cry=cry), log=log)
 
 
+def family_plan(due: jax.Array, params, f: int) -> tuple[jax.Array, jax.Array]:
+    """Battery family modes at reset: (first birth tick per slot, founding mothers absent).
+
+    In `solo` and `adopt` worlds the odd families' mothers are absent. `solo`: their babies are never
+    born. `adopt`: each is born beside the even mother before it, at the tick her own is due (twins come
+    together); with `adopt_only` her own baby is never born (a foster)."""
+    idx = jnp.arange(due.shape[0])
+    founder, first_gen = idx < f, (idx >= f) & (idx < 2 * f)
+    fam = jnp.where(first_gen, idx - f, idx)
+    odd = fam % 2 == 1
+    away = (params.family_mode != C.FAMILY_ALL) & odd
+    adopt = params.family_mode == C.FAMILY_ADOPT
+    partner_due = jnp.roll(due, 1)
+    out = jnp.where(first_gen & away, jnp.where(adopt, partner_due, C.NEVER), due)
+    fosters = first_gen & adopt & params.adopt_only & ~odd & (fam + 1 < f)
+    return jnp.where(fosters, C.NEVER, out).astype(jnp.int32), founder & away
+
+
+def birth_host(params, parent_of: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(the agent each slot is born beside and cared for by, whether the slot is an adopted baby)."""
+    parent = jnp.maximum(parent_of, 0)
+    first_gen = (parent_of >= 0) & (parent_of[parent] < 0)
+    adopted = (params.family_mode == C.FAMILY_ADOPT) & first_gen & (parent % 2 == 1)
+    return jnp.where(adopted, parent - 1, parent), adopted
+
+
+def _farthest_free(terrain: jax.Array, pos: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per position [N, 2]: the empty cell farthest from it (Manhattan; first in row-major order on ties)."""
+    n = terrain.shape[0]
+    rows = jnp.arange(n)
+    d = jnp.abs(rows[None, :, None] - pos[:, 0, None, None]) + jnp.abs(rows[None, None, :] - pos[:, 1, None, None])
+    score = jnp.where((terrain == C.EMPTY)[None], d, -1).reshape(pos.shape[0], -1)
+    k = jnp.argmax(score, axis=1)
+    return jnp.stack([k // n, k % n], -1).astype(jnp.int32), score.max(axis=1) >= 0
+
+
 def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
-    """A due baby is born on a free cell next to its living adult parent (delayed while none is free)."""
+    """A due baby is born on a free cell next to its living adult parent (delayed while none is free);
+    in battery worlds beside its host (adoption) or far from her (`birth_far`)."""
     ag = state.agents
     has_parent = parent_of >= 0
-    parent = jnp.maximum(parent_of, 0)
-    cell, found = free_neighbour(state.terrain, ag.pos[parent], avoid_hazard=True)
+    host, adopted = birth_host(params, parent_of)
+    cell, found = free_neighbour(state.terrain, ag.pos[host], avoid_hazard=True)
+    far = params.birth_far & ~adopted
+    far_cell, far_found = _farthest_free(state.terrain, ag.pos[host])
+    cell, found = jnp.where(far[:, None], far_cell, cell), jnp.where(far, far_found, found)
     born = (
-        has_parent & ~ag.alive & (state.t >= ag.next_birth) & ag.alive[parent] & (ag.role[parent] == C.ADULT)
+        has_parent & ~ag.alive & (state.t >= ag.next_birth) & ag.alive[host] & (ag.role[host] == C.ADULT)
         & (ag.births < params.births_per_life) & found
     )
     agents = ag.replace(
@@ -127,7 +168,7 @@ def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
         holding=jnp.where(born, -1, ag.holding),
     )
     # the "no mother" baseline: the parent leaves the world at the birth
-    leaves = (jnp.zeros_like(born).at[parent].max(born & has_parent)) & params.mother_leaves
+    leaves = (jnp.zeros_like(born).at[host].max(born & has_parent)) & params.mother_leaves
     agents = agents.replace(alive=agents.alive & ~leaves)
     log = state.log.replace(
         birth_tick=jnp.where(born, state.t, state.log.birth_tick),
@@ -143,7 +184,8 @@ def regrow_food(state: EnvState, u: jax.Array, params) -> EnvState:
     food = state.food
     nf = food.on_ground.shape[0]
     n = state.terrain.shape[0]
-    cand = 1 + jnp.floor(u[:, 1:3] * (n - 2)).astype(jnp.int32)
+    off, size = arena(params, n)
+    cand = off + 1 + jnp.floor(u[:, 1:3] * (size - 2)).astype(jnp.int32)
     ok = at(state.terrain, cand) == C.EMPTY
     regrow = (
         ~food.on_ground & (food.held_by < 0) & (jnp.arange(nf) < params.n_food) & ok

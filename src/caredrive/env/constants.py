@@ -45,3 +45,7 @@ LAYOUT_OPEN, LAYOUT_WALLS, LAYOUT_ROOMS, LAYOUT_CORRIDOR, LAYOUT_MOAT = range(5)
 LAYOUT_NAMES = ("open", "walls", "rooms", "corridor", "moat")
 
 NEVER = 2**30  # a tick that never comes
+
+# --- family modes (held-out battery): who is in the world at the start, and beside whom babies are born ---
+FAMILY_ALL, FAMILY_SOLO, FAMILY_ADOPT = range(3)
+FAMILY_MODES = ("all", "solo", "adopt")  # solo: odd families absent; adopt: their babies born beside the even mother

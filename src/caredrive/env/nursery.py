@@ -98,12 +98,14 @@ class Nursery:
         first_gen = (jnp.arange(a) >= f) & (jnp.arange(a) < 2 * f)
         due = params.birth_min + jnp.floor(u_birth * (params.birth_max - params.birth_min + 1)).astype(jnp.int32)
         due = jnp.where(first_gen & (params.births_per_life > 0), due, C.NEVER)
+        due, absent = body.family_plan(due, params, f)
+        founder = founder & ~absent
         minus = jnp.full((a,), -1, jnp.int32)
         agents = Agents(
             pos=jnp.tile(mothers, (cfg.generations, 1)),
             alive=founder,
-            role=jnp.where(founder, C.ADULT, C.BABY).astype(jnp.int32),
-            energy=jnp.where(founder, 0.8, 0.0).astype(jnp.float32),
+            role=jnp.where(jnp.arange(a) < f, C.ADULT, C.BABY).astype(jnp.int32),
+            energy=jnp.where(founder, params.mother_energy0, 0.0).astype(jnp.float32),
             health=jnp.where(founder, 1.0, 0.0).astype(jnp.float32),
             age=jnp.where(founder, params.adult_age, 0).astype(jnp.int32),
             carrying=minus, carried_by=minus, holding=minus,

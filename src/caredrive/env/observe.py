@@ -22,12 +22,40 @@ class Obs:
     body: jax.Array  # [A, NUM_BODY] float32
 
 
-def _count(pos: jax.Array, mask: jax.Array, n: int) -> jax.Array:
-    """How many masked entities stand on each cell: [n, n] (an outer product, no scatter)."""
-    rows = jnp.arange(n)
-    oy = ((pos[:, 0, None] == rows[None]) & mask[:, None]).astype(jnp.float32)
-    ox = (pos[:, 1, None] == rows[None]).astype(jnp.float32)
-    return oy.T @ ox
+def _fields(a: int, f: int, p: int) -> dict[str, tuple[int, int]]:
+    """Bit fields (shift, width) of an occupancy-grid cell code: a count per entity kind, wide enough for
+    all of them on one cell, then the terrain bits."""
+    fields, shift = {}, 0
+    for name, most in (("food", f), ("pred", p), ("baby", a), ("adult", a), ("carried", a), ("wall", 1), ("hazard", 1)):
+        fields[name] = (shift, max(most, 1).bit_length())
+        shift += fields[name][1]
+    if shift > 24:  # float32 table below is exact up to 2**24
+        raise ValueError(f"too many entities for the observation's cell codes ({shift} bits)")
+    return fields
+
+
+def _entity_table(state: EnvState, bits: dict[str, tuple[int, int]]) -> jax.Array:
+    """[A + F + P, 5] int32: (row, col, cell code, alive, adult) per entity (codes masked by alive,
+    on_ground, active). It goes through an identity matmul on purpose: a dot is a fusion boundary for
+    XLA:CPU, so the view-sized loops read a small materialised table instead of inlining (and recomputing
+    per view cell) the whole chain of mechanics that produced the state. Exact: small integers x identity."""
+    ag, food, pr = state.agents, state.food, state.predators
+    baby = ag.role == C.BABY
+    i32 = lambda x: x.astype(jnp.int32)
+    code = jnp.concatenate(
+        [
+            i32(ag.alive & baby) << bits["baby"][0] | i32(ag.alive & ~baby) << bits["adult"][0]
+            | i32(ag.alive & (ag.carried_by >= 0)) << bits["carried"][0],
+            i32(food.on_ground) << bits["food"][0],
+            i32(pr.active) << bits["pred"][0],
+        ]
+    )
+    z = jnp.zeros((food.on_ground.shape[0] + pr.active.shape[0],), jnp.int32)
+    alive = jnp.concatenate([i32(ag.alive), z])
+    adult = jnp.concatenate([i32(ag.role == C.ADULT), z])
+    pos = jnp.concatenate([ag.pos, food.pos, pr.pos], axis=0)
+    table = jnp.concatenate([pos, jnp.stack([code, alive, adult], -1)], axis=-1).astype(jnp.float32)
+    return (table @ jnp.eye(table.shape[-1], dtype=jnp.float32)).astype(jnp.int32)
 
 
 def _mark(observer: jax.Array, target: jax.Array, valid: jax.Array, v: int) -> jax.Array:
@@ -38,46 +66,69 @@ def _mark(observer: jax.Array, target: jax.Array, valid: jax.Array, v: int) -> j
     return (rel[:, 0, None, None] == ar[None, :, None]) & (rel[:, 1, None, None] == ar[None, None, :]) & inside[:, None, None]
 
 
+def _adoptee(params, child_of: jax.Array, parent_of: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per agent: the baby she adopted in a battery `adopt` world (the next family's first baby) and
+    whether it passes for her own (`adopted_label` > 0); the flag is False everywhere else."""
+    a = child_of.shape[0]
+    founder = parent_of < 0
+    partner_founder = jnp.roll(founder, -1) & (jnp.arange(a) + 1 < a)
+    ok = founder & (jnp.arange(a) % 2 == 0) & partner_founder & (child_of >= 0)
+    ok = ok & (params.family_mode == C.FAMILY_ADOPT) & (params.adopted_label > 0)
+    return jnp.minimum(jnp.maximum(child_of, 0) + 1, a - 1), ok
+
+
 def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, view_size: int) -> Obs:
     ag, n, v = state.agents, state.terrain.shape[0], view_size
     r = v // 2
     baby = ag.role == C.BABY
-    layers = jnp.stack(
-        [
-            state.terrain == C.WALL,
-            _count(state.food.pos, state.food.on_ground, n) > 0,
-            state.terrain == C.HAZARD,
-            _count(state.predators.pos, state.predators.active, n) > 0,
-            _count(ag.pos, ag.alive & baby, n),
-            _count(ag.pos, ag.alive & ~baby, n),
-            _count(ag.pos, ag.alive & (ag.carried_by >= 0), n) > 0,
-        ],
-        axis=-1,
-    ).astype(jnp.float32)
-    padded = jnp.pad(layers, ((r, r), (r, r), (0, 0)))
-    padded = padded.at[..., 0].set(jnp.pad(layers[..., 0], r, constant_values=1.0))  # beyond the grid: wall
-    win = jax.vmap(lambda p: jax.lax.dynamic_slice(padded, (p[0], p[1], 0), (v, v, 7)))(ag.pos)  # [A, V, V, 7]
+    a = ag.alive.shape[0]
+    bits = _fields(a, state.food.on_ground.shape[0], state.predators.active.shape[0])
+    table = _entity_table(state, bits)
+    pos, alive, adult = table[:a, :2], table[:a, 3] > 0, table[:a, 4] > 0
+    # one occupancy grid per world (terrain bits + entity counts, padded with wall by the view radius),
+    # built by a scatter-add of the entity codes; each view is then a gather of V x V cells
+    m = n + 2 * r
+    grid = jnp.pad(
+        jnp.where(state.terrain == C.WALL, 1 << bits["wall"][0], jnp.where(state.terrain == C.HAZARD, 1 << bits["hazard"][0], 0)),
+        r, constant_values=1 << bits["wall"][0],
+    ).astype(jnp.int32).ravel()
+    grid = grid.at[(table[:, 0] + r) * m + table[:, 1] + r].add(table[:, 2], mode="drop")
+    off = jnp.arange(v)
+    idx = (pos[:, 0, None, None] + off[None, :, None]) * m + pos[:, 1, None, None] + off[None, None, :]
+    code = grid[idx]  # [A, V, V]
+    count = lambda name: (code >> bits[name][0]) & ((1 << bits[name][1]) - 1)
 
     child, parent = jnp.maximum(child_of, 0), jnp.maximum(parent_of, 0)
-    own = _mark(ag.pos, ag.pos[child], (child_of >= 0) & ag.alive[child] & params.label_own_baby, v)
-    par = _mark(ag.pos, ag.pos[parent], (parent_of >= 0) & ag.alive[parent] & (ag.role[parent] == C.ADULT), v)
+    adoptee, adopt_seen = _adoptee(params, child_of, parent_of)
+    adopt_look = adopt_seen & alive[adoptee] & params.label_own_baby
+    own_n = _mark(pos, pos[child], (child_of >= 0) & alive[child] & params.label_own_baby, v).astype(jnp.int32)
+    own_n = own_n + _mark(pos, pos[adoptee], adopt_look, v)
+    own = own_n > 0
+    par = _mark(pos, pos[parent], (parent_of >= 0) & alive[parent] & adult[parent], v)
     centre = jnp.zeros((v, v), bool).at[r, r].set(True)[None]
-    me_baby = centre & (ag.alive & baby)[:, None, None]
-    me_adult = centre & (ag.alive & ~baby)[:, None, None]
-    other_baby = (win[..., 4] - own - me_baby) > 0
-    other_adult = (win[..., 5] - par - me_adult) > 0
-    view = jnp.stack(
-        [win[..., 0] > 0, win[..., 1] > 0, win[..., 2] > 0, win[..., 3] > 0, own, other_baby, par, other_adult, win[..., 6] > 0],
-        axis=-1,
-    ).astype(jnp.uint8)
+    me_baby = centre & (alive & ~adult)[:, None, None]
+    me_adult = centre & (alive & adult)[:, None, None]
+    other_baby = (count("baby") - own_n - me_baby) > 0
+    other_adult = (count("adult") - par - me_adult) > 0
+    channels = [
+        count("wall"), count("food") > 0, count("hazard"), count("pred") > 0, own, other_baby, par,
+        other_adult, count("carried") > 0,
+    ]
+    view = jnp.stack([c.astype(jnp.uint8) for c in channels], axis=-1)  # stacked as bytes, not int32
 
     # the cry: her own child's, or (unlabelled) the nearest crying baby's, with its direction
     others = ~jnp.eye(ag.alive.shape[0], dtype=bool)
     dist = jnp.abs(ag.pos[:, None, :] - ag.pos[None, :, :]).sum(-1)
     crying = ag.cry[None, :] & others
     nearest = jnp.argmin(jnp.where(crying, dist, 10**6), axis=1)
-    src = jnp.where(params.label_own_baby, child, nearest)
-    heard = jnp.where(params.label_own_baby, (child_of >= 0) & ag.cry[child], crying.any(axis=1))
+    own_cry = (child_of >= 0) & ag.cry[child]
+    # an adopted baby that sounds like hers (twins): she hears whichever of the two crying is nearer
+    twin_cry = adopt_seen & (params.adopted_label == 2) & ag.cry[adoptee]
+    idx = jnp.arange(ag.alive.shape[0])
+    twin_nearer = twin_cry & (~own_cry | (dist[idx, adoptee] < dist[idx, child]))
+    labelled_src = jnp.where(twin_nearer, adoptee, child)
+    src = jnp.where(params.label_own_baby, labelled_src, nearest)
+    heard = jnp.where(params.label_own_baby, own_cry | twin_cry, crying.any(axis=1))
     direction = jnp.sign(ag.pos[src] - ag.pos) * heard[:, None]
     child_born = (child_of >= 0) & (ag.births[child] > 0)
     body = jnp.stack(

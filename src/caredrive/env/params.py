@@ -115,6 +115,14 @@ class EnvParams:
     label_own_baby: bool = True  # False: all babies look alike, the mother must track hers
     reward_mode: int = C.REWARD_BABY
     reward_mix: float = 0.5  # weight of self-survival in reward mode "mixed"
+    # --- held-out battery knobs (the defaults are the training world; see eval/battery.py) ---
+    arena: int = 0  # side of the walled-in play area centred in the grid; 0: the whole grid
+    family_mode: int = C.FAMILY_ALL  # FAMILY_SOLO / FAMILY_ADOPT: odd families' mothers are absent
+    adopt_only: bool = False  # FAMILY_ADOPT: the adopting mother has no baby of her own (a foster)
+    adopted_label: int = 0  # how the adopted baby seems to her: 0 another baby, 1 looks hers, 2 looks+sounds hers
+    birth_far: bool = False  # her own baby is born on the free cell farthest from her
+    baby_food: int = 0  # the last `baby_food` food items feed only babies; nothing else nourishes a baby
+    mother_energy0: float = 0.8  # founding mothers' energy at the start
 
 
 _NONNEG_FLOATS = (
@@ -127,7 +135,7 @@ _PROBS = (
 )
 _NONNEG_INTS = (
     "n_hazards", "n_food", "n_predators", "birth_min", "births_per_life", "rebirth_delay", "self_feed_age",
-    "chain_birth_delay", "scare_duration", "scare_radius", "predator_radius",
+    "chain_birth_delay", "scare_duration", "scare_radius", "predator_radius", "arena", "baby_food",
 )
 
 
@@ -150,6 +158,18 @@ def validate_params(config: EnvConfig, params: EnvParams) -> None:
     _check(0.0 < float(p["baby_energy0"]) <= 1, "baby_energy0", p["baby_energy0"], "a number in (0, 1]")
     _check(0.0 < float(p["baby_health0"]) <= 1, "baby_health0", p["baby_health0"], "a number in (0, 1]")
     _check(int(p["baby_move_period"]) >= 1, "baby_move_period", p["baby_move_period"], "an integer >= 1")
+    _check(
+        int(p["arena"]) == 0 or 5 <= int(p["arena"]) <= config.grid_size, "arena", p["arena"],
+        f"0 (the whole grid) or an integer from 5 to grid_size={config.grid_size}",
+    )
+    _check(0 <= int(p["family_mode"]) < len(C.FAMILY_MODES), "family_mode", p["family_mode"], f"one of {list(C.FAMILY_MODES)}")
+    _check(
+        int(p["family_mode"]) == C.FAMILY_ALL or config.n_families >= 2, "family_mode", p["family_mode"],
+        "used with n_families >= 2 (odd families make way for the even ones)",
+    )
+    _check(0 <= int(p["adopted_label"]) <= 2, "adopted_label", p["adopted_label"], "0, 1 or 2")
+    _check(int(p["baby_food"]) <= int(p["n_food"]), "baby_food", p["baby_food"], f"at most n_food={p['n_food']}")
+    _check(0.0 < float(p["mother_energy0"]) <= 1, "mother_energy0", p["mother_energy0"], "a number in (0, 1]")
     _check(int(p["adult_age"]) >= 1, "adult_age", p["adult_age"], "an integer >= 1")
     _check(
         int(p["birth_max"]) >= int(p["birth_min"]), "birth_max", p["birth_max"], f"an integer >= birth_min={p['birth_min']}"

@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from caredrive.env import constants as C
+from caredrive.env.body import birth_host
 from caredrive.env.grid import NEIGHBOURS, at, chebyshev
 from caredrive.env.nursery import Nursery
 from caredrive.env.state import EnvState
@@ -81,20 +83,34 @@ def selfish(env: Nursery) -> Policy:
     return act
 
 
+def _ward(ag, params, parent_of: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per agent: the living baby she looks after (her child; in battery adoption worlds also the baby
+    born beside her unless it is a decoy), the hungriest first; and whether she has one."""
+    host, adopted = birth_host(params, parent_of)
+    a = parent_of.shape[0]
+    mine = (parent_of >= 0) & ag.alive & (~adopted | (params.adopted_label != 1))
+    cand = (host[None, :] == jnp.arange(a)[:, None]) & mine[None, :]  # [carer, baby]
+    ward = jnp.argmin(jnp.where(cand, ag.energy[None, :], jnp.inf), axis=1)
+    return ward, cand.any(axis=1)
+
+
 def carer(env: Nursery) -> Policy:
-    child_of = jnp.asarray(env.child_of)
+    parent_of = jnp.asarray(env.parent_of)
+    parents = np.nonzero(env.child_of >= 0)[0]
 
     def act(key, obs, state, params):
         ag, pr = state.agents, state.predators
         n = state.terrain.shape[0]
-        c = jnp.maximum(child_of, 0)
-        has_child = (child_of >= 0) & ag.alive[c]
+        c, has_child = _ward(ag, params, parent_of)
         to_food, threatened = _forage(state, params)
         child_pos = ag.pos[c]
         gap = jnp.abs(child_pos - ag.pos).sum(-1)
         # walk to the child: a field per agent toward its own child's cell
-        fields = jax.vmap(lambda p: distance_field(state.terrain, _cells_mask(n, p[None], jnp.ones((1,), bool))))(child_pos)
-        to_child = jax.vmap(lambda f, p: step_down(f, p[None])[0])(fields, ag.pos)
+        # a field only for slots that can have a baby (the last generation never does): fewer fields per tick
+        fields = jax.vmap(lambda p: distance_field(state.terrain, _cells_mask(n, p[None], jnp.ones((1,), bool))))(
+            child_pos[parents])
+        walk = jax.vmap(lambda f, p: step_down(f, p[None])[0])(fields, ag.pos[parents])
+        to_child = jnp.full((env.num_agents,), C.STAY, jnp.int32).at[parents].set(walk)
         danger = pr.active & (pr.scared <= 0)
         pred_near_child = ((chebyshev(child_pos, pr.pos) <= 3) & danger[None]).any(1)
         pred_in_scare = ((chebyshev(ag.pos, pr.pos) <= params.scare_radius) & danger[None]).any(1)
