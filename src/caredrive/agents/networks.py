@@ -24,7 +24,33 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.linen.initializers import constant, orthogonal
+from flax.linen.initializers import constant
+
+
+def orthogonal(scale: float = 1.0):
+    """Orthogonal init (Saxe et al.) by Gram-Schmidt in plain jnp, not a LAPACK QR.
+
+    flax's `orthogonal` calls LAPACK through a custom call; on XLA:CPU (jaxlib 0.10.2, 2 cores) several of
+    those inside one `jit(vmap(init))` deadlock the runtime (every worker idle, the call never returns).
+    Columns are orthonormalised twice ("twice is enough") for float32 accuracy.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = shape[0], int(np.prod(shape[1:]))
+        n, k = max(rows, cols), min(rows, cols)
+        a = jax.random.normal(key, (n, k), jnp.float32)
+
+        def column(j, q):
+            v = a[:, j]
+            for _ in range(2):
+                v = v - q @ (q.T @ v)
+            return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+        q = jax.lax.fori_loop(0, k, column, jnp.zeros((n, k), jnp.float32))
+        q = q if rows >= cols else q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
 
 
 def initial_carry(batch: int, hidden: int) -> jax.Array:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from caredrive.env import constants as C
 from caredrive.errors import ConfigError
 from caredrive.overrides import ENV_FIELDS, parse_overrides
+from caredrive.train.brains import ALIASES, brain_names, get_brain
 from caredrive.train.ppo import PPOConfig
 
 
@@ -36,7 +37,7 @@ class TrainConfig:
     ppo: PPOConfig = PPOConfig()
     seeds: int = 4
     seed: int = 0  # the base key; seed i trains from fold_in(key(seed), i)
-    baby_brain: str = "scripted"  # scripted | external(shared network)
+    baby_brain: str = "scripted"  # who plays the babies: scripted | shared | mother_copy | network (train/brains.py)
     reset_ratio: int = 4  # VecAutoReset: one fresh world per this many envs each step; 0: per-world AutoReset
     chunk_updates: int = 10  # updates per jitted chunk: progress bar, metrics and checkpoints between chunks
     checkpoint_every: int = 5  # chunks between checkpoints
@@ -60,6 +61,11 @@ class TrainConfig:
         for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden"):
             if getattr(self.ppo, name) < 1:
                 raise ConfigError(f"ppo.{name}={getattr(self.ppo, name)} is not allowed: must be an integer >= 1.")
+        if self.baby_brain not in brain_names() and self.baby_brain not in ALIASES:
+            raise ConfigError(f"baby_brain={self.baby_brain!r} is not allowed: must be one of {brain_names()}.")
+        if len(self.phases) < get_brain(self.baby_brain).min_phases:
+            raise ConfigError(f"baby_brain={self.baby_brain!r} needs at least {get_brain(self.baby_brain).min_phases} phases "
+                              "(the mother is copied at the end of the first).")
         if self.reset_ratio < 0:
             raise ConfigError(f"reset_ratio={self.reset_ratio} is not allowed: must be an integer >= 0 (0: per-world resets).")
         if self.chunk_updates < 1 or self.checkpoint_every < 1:

@@ -7,20 +7,15 @@ a clear ConfigError, not a deep shape error).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from caredrive.env.wrappers import AutoReset
 from caredrive.errors import ConfigError
 from caredrive.train import checkpoint
 from caredrive.train.config import TrainConfig
-from caredrive.train.policy import NetworkPolicy
-from caredrive.train.ppo import make_train
-from caredrive.train.run import Trained, _plan, build_world, learners, phase_params
+from caredrive.train.run import Trained, build_trainer, build_world, phase_params, trained_result
 from caredrive.train.rundir import RunDir
 
 
@@ -31,32 +26,32 @@ def load_config(run_path: Path | str) -> TrainConfig:
     return TrainConfig.from_dict(RunDir(path).load_config())
 
 
-def load_trained(run_path: Path | str) -> Trained:
-    """The run's world, its last phase's params and the trained policy (weights stacked over seeds).
-    If training was interrupted, the weights are those of the latest checkpoint."""
+def load_runner(run_path: Path | str, ck: Path | None = None):
+    """`(cfg, world, brain, trainer, runner_state, meta)` of checkpoint `ck` (default: the latest) of a
+    run; the runner state is stacked over seeds and holds every learner group and the brain's state."""
     cfg = load_config(run_path)
     run = RunDir(run_path)
-    ck = checkpoint.latest(run.checkpoints)
+    ck = checkpoint.latest(run.checkpoints) if ck is None else Path(ck)
     if ck is None:
         raise ConfigError(f"{run.path} has no checkpoint in {run.checkpoints}: train it first (or resume it).")
     meta = checkpoint.restore_meta(ck)
     world = build_world(cfg)
-    mask, roles = learners(world, cfg)
-    plan = _plan(cfg)
-    per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
-    ppo = dataclasses.replace(cfg.ppo, total_timesteps=sum(n * k for n, k in plan) * per_update)
-    trainer = make_train(ppo, AutoReset(world), phase_params(world, cfg.phases[0]), learner_mask=mask, roles=roles,
-                         num_roles=2)
+    brain, env, trainer = build_trainer(cfg, world)
     phase = cfg.phases[min(int(meta.get("phase", len(cfg.phases) - 1)), len(cfg.phases) - 1)]
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(cfg.seed), i))(jnp.arange(cfg.seeds))
-    shapes = jax.eval_shape(jax.vmap(lambda k: trainer.init(k, None, phase_params(world, phase))), keys)
+    wp = brain.params(env, phase_params(world, phase))
+    shapes = jax.eval_shape(jax.vmap(lambda k: trainer.init(k, None, wp)), keys)
     rs, meta = checkpoint.restore(ck, jax.tree.map(_zeros, shapes))
-    policy = NetworkPolicy(
-        weights=rs.train_state.params, net=trainer.network, learners=tuple(int(i) for i in np.nonzero(mask)[0]),
-        roles=tuple(int(r) for r in roles[mask]), num_agents=world.num_agents,
-    )
-    return Trained(world, phase_params(world, cfg.phases[-1]), policy, cfg.seeds, float(meta.get("wall_time", 0.0)),
-                   int(meta.get("updates", 0)) * per_update)
+    return cfg, world, brain, trainer, rs, meta
+
+
+def load_trained(run_path: Path | str) -> Trained:
+    """The run's evaluation world, its last phase's params and the trained policy (weights stacked over
+    seeds). If training was interrupted, the weights are those of the latest checkpoint."""
+    cfg, world, brain, trainer, rs, meta = load_runner(run_path)
+    per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
+    return trained_result(cfg, world, brain, trainer, rs, float(meta.get("wall_time", 0.0)),
+                          int(meta.get("updates", 0)) * per_update)
 
 
 def _zeros(s: jax.ShapeDtypeStruct) -> jax.Array:

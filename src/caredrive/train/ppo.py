@@ -11,6 +11,9 @@ itself (leading axis `[E]` everywhere), which lets it share fresh worlds between
 Batching: `[num_envs, num_learners]` is flattened into one batch `N`, each agent with its own GRU
 carry. Only learner agents (`learner_mask`) go through the network at all: non-learners' actions are
 ignored by the env, so they are sent action 0 and cost nothing, and they cannot touch the loss.
+Learner groups (`co_learners`) repeat exactly this per group: each group has its own network weights,
+optimiser, carries, advantages and loss, all on one shared rollout (e.g. mothers and babies trained by
+two networks side by side). One group is the ordinary single-network case.
 
 Truncation: when `info` has `final_obs` and `truncated` (as `AutoReset` and the gymnax adapter give),
 a time-limit end bootstraps with `gamma * V(final_obs)` folded into the reward instead of being
@@ -76,14 +79,27 @@ class EpisodeStats(NamedTuple):
 
 
 class RunnerState(NamedTuple):
-    train_state: TrainState
+    train_state: tuple[TrainState, ...]  # one per learner group (the main group first)
     env_state: Any
     obs: Any  # env obs, leaves [E, A, ...]
     reset: jax.Array  # [E] bool
-    carry: jax.Array  # [N, H]
+    carry: tuple[jax.Array, ...]  # per learner group: [N_g, H]
     stats: EpisodeStats
     key: jax.Array
     env_params: Any  # traced, so curriculum phases that only change world params share one compiled update
+
+
+@dataclass(frozen=True)
+class LearnerGroup:
+    """Agent slots trained together by one network: its own weights, optimiser, memory and PPO update.
+
+    `mask` (bool [A]) picks the slots; `roles` (int [A] or None) is fed to the network as a one-hot;
+    `name` prefixes the group's metrics (`"baby"` -> `baby/return`, `baby/loss/total`, ...).
+    """
+
+    mask: Any
+    roles: Any = None
+    name: str = ""
 
 
 def gae(rewards, values, dones, last_value, gamma: float, lam: float):
@@ -136,41 +152,58 @@ def _path_name(path) -> str:
     return "/".join(parts)
 
 
-def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, num_roles: int | None = None):
+def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, num_roles: int | None = None,
+               co_learners: tuple[LearnerGroup, ...] = ()):
     """Build `train(key, params=None) -> (RunnerState, metrics)`.
 
     `learner_mask` (bool [A], default all) picks the agents that act through the network and are
     trained; `roles` (int [A] or None) is fed to the network as a one-hot of `num_roles` (default
     `max(roles) + 1`; fix it explicitly when curriculum phases must share parameter shapes).
+    `co_learners`: further groups of agents, each trained side by side by its *own* network of the same
+    shape (own weights, optimiser, memory, advantages and loss) on the same rollout, each from the env's
+    reward for its own slots. The groups must not overlap. The main group's metrics keep their plain
+    names; a co-learner's are prefixed with its name. The PPO code below is the same for every group.
     `params`: start from these network weights (e.g. a previous phase's
-    `runner_state.train_state.params`); fresh ones from `key` when None. Optimiser state is fresh.
+    `runner_state.train_state[0].params`; with co-learners, a tuple with one entry per group, None for
+    fresh ones); fresh ones from `key` when None. Optimiser state is fresh.
     `metrics[name]` has one entry per update.
     """
     n_agents = int(env.num_agents)
     batched = bool(getattr(env, "batched", False))
-    mask = np.ones(n_agents, bool) if learner_mask is None else np.asarray(learner_mask, bool)
-    if mask.shape != (n_agents,):
-        raise ValueError(f"learner_mask must have shape ({n_agents},), got {mask.shape}")
-    learners = np.nonzero(mask)[0]
-    n_learn = len(learners)
-    if n_learn == 0:
-        raise ValueError("learner_mask selects no agent")
-    all_learn = n_learn == n_agents
+    main = LearnerGroup(np.ones(n_agents, bool) if learner_mask is None else learner_mask, roles)
+    groups = (main, *co_learners)
     n_envs, n_steps = cfg.num_envs, cfg.num_steps
-    n_batch = n_envs * n_learn
     if cfg.num_updates < 1:
         raise ValueError("total_timesteps < num_envs * num_steps: no update would run")
-    if cfg.recurrent and n_batch % cfg.num_minibatches:
-        raise ValueError(f"num_envs * learners = {n_batch} not divisible by num_minibatches")
-    if not cfg.recurrent and (n_batch * n_steps) % cfg.num_minibatches:
-        raise ValueError("num_envs * learners * num_steps not divisible by num_minibatches")
-
-    if roles is None:
-        n_roles, role_b = 0, None
+    given = [g.roles is not None for g in groups]
+    if any(given) and not all(given):
+        raise ValueError("give roles to every learner group or to none")
+    if any(given):
+        n_roles = int(max(np.max(g.roles) for g in groups)) + 1 if num_roles is None else int(num_roles)
     else:
-        roles = np.asarray(roles, np.int32)
-        n_roles = int(roles.max()) + 1 if num_roles is None else int(num_roles)
-        role_b = jnp.asarray(np.tile(roles[learners], n_envs))  # [N], index e * L + l
+        n_roles = 0
+    taken = np.zeros(n_agents, bool)
+    G = []  # static description of each group
+    for grp in groups:
+        mask = np.asarray(grp.mask, bool)
+        if mask.shape != (n_agents,):
+            raise ValueError(f"learner_mask must have shape ({n_agents},), got {mask.shape}")
+        if not mask.any():
+            raise ValueError(f"learner_mask of group {grp.name!r} selects no agent")
+        if (taken & mask).any():
+            raise ValueError(f"learner group {grp.name!r} overlaps another group")
+        taken |= mask
+        idx = np.nonzero(mask)[0]
+        n_batch = n_envs * len(idx)
+        if cfg.recurrent and n_batch % cfg.num_minibatches:
+            raise ValueError(f"num_envs * learners = {n_batch} not divisible by num_minibatches")
+        if not cfg.recurrent and (n_batch * n_steps) % cfg.num_minibatches:
+            raise ValueError("num_envs * learners * num_steps not divisible by num_minibatches")
+        role_b = None if grp.roles is None else jnp.asarray(np.tile(np.asarray(grp.roles, np.int32)[idx], n_envs))
+        prefix = f"{grp.name}/" if grp.name else ""
+        G.append(_Group(idx, len(idx), n_batch, role_b, len(idx) == n_agents, prefix))  # role_b: [N], e * L + l
+    if len({g.prefix for g in G}) != len(G):
+        raise ValueError("learner groups need distinct names (the main group's is empty)")
     net = ActorCritic(num_actions=int(env.num_actions), hidden=cfg.hidden, recurrent=cfg.recurrent, num_roles=n_roles)
 
     n_opt_steps = cfg.num_updates * cfg.update_epochs * cfg.num_minibatches
@@ -185,51 +218,64 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
         step_envs = lambda k, s, a, p: jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k, n_envs), s, a, p)
         reset_envs = lambda k, p: jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k, n_envs), p)
 
-    def pick(tree):
-        """Env leaves [E, A, ...] -> learner batch [N, ...]."""
+    def sub(key, g: int):
+        """Group g's share of a key (the main group uses the key itself, as a single-group run does)."""
+        return key if g == 0 else jax.random.fold_in(key, g)
+
+    def pick(tree, g: int):
+        """Env leaves [E, A, ...] -> group g's learner batch [N_g, ...]."""
+        grp = G[g]
 
         def f(x):
-            if not all_learn:
-                x = x[:, learners]
-            return x.reshape((n_batch,) + x.shape[2:])
+            if not grp.all:
+                x = x[:, grp.idx]
+            return x.reshape((grp.batch,) + x.shape[2:])
 
         return jax.tree.map(f, tree)
 
-    def apply_step(params, carry, obs_b, reset_b):
-        """One network step for the learner batch: leaves [N, ...] -> logits [N, K], value [N]."""
-        role = None if role_b is None else role_b[None]
+    def apply_step(params, carry, obs_b, reset_b, g: int):
+        """One network step for group g: leaves [N_g, ...] -> logits [N_g, K], value [N_g]."""
+        role = None if G[g].role_b is None else G[g].role_b[None]
         carry, logits, value = net.apply(params, carry, jax.tree.map(lambda x: x[None], obs_b), reset_b[None], role)
         return carry, logits[0], value[0]
 
     def env_step(rs: RunnerState, key):
-        ts = rs.train_state
         k_act, k_env = jax.random.split(key)
-        obs_b = pick(rs.obs)
-        reset_b = jnp.repeat(rs.reset, n_learn)
-        carry, logits, value = apply_step(ts.params, rs.carry, obs_b, reset_b)
-        action = jax.random.categorical(k_act, logits).astype(jnp.int32)
-        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
-        act_e = action.reshape(n_envs, n_learn)
-        if not all_learn:
-            act_e = jnp.zeros((n_envs, n_agents), jnp.int32).at[:, learners].set(act_e)
+        act_e = None if len(G) == 1 and G[0].all else jnp.zeros((n_envs, n_agents), jnp.int32)
+        acted = []
+        for g, grp in enumerate(G):
+            obs_b = pick(rs.obs, g)
+            reset_b = jnp.repeat(rs.reset, grp.n)
+            carry, logits, value = apply_step(rs.train_state[g].params, rs.carry[g], obs_b, reset_b, g)
+            action = jax.random.categorical(sub(k_act, g), logits).astype(jnp.int32)
+            log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
+            a = action.reshape(n_envs, grp.n)
+            act_e = a if act_e is None else act_e.at[:, grp.idx].set(a)
+            acted.append((obs_b, reset_b, carry, action, log_prob, value))
 
         obs, env_state, reward, done, info = step_envs(k_env, rs.env_state, act_e, rs.env_params)
         reward = reward.astype(jnp.float32)
         done = done.astype(bool)
-        done_b = jnp.repeat(done, n_learn)
-        rew_b = pick(reward) * cfg.reward_scale
+        trunc = None
         if cfg.bootstrap_truncated and "final_obs" in info and "truncated" in info:
             trunc = info["truncated"].astype(bool)
             if "terminated" in info:
                 trunc = trunc & ~info["terminated"].astype(bool)
-            _, _, v_final = apply_step(ts.params, carry, pick(info["final_obs"]), jnp.zeros_like(reset_b))
-            rew_b = rew_b + cfg.gamma * jnp.where(jnp.repeat(trunc, n_learn), v_final, 0.0)
+        trs = []
+        for g, (obs_b, reset_b, carry, action, log_prob, value) in enumerate(acted):
+            n = G[g].n
+            rew_b = pick(reward, g) * cfg.reward_scale
+            if trunc is not None:
+                _, _, v_final = apply_step(rs.train_state[g].params, carry, pick(info["final_obs"], g),
+                                           jnp.zeros_like(reset_b), g)
+                rew_b = rew_b + cfg.gamma * jnp.where(jnp.repeat(trunc, n), v_final, 0.0)
+            trs.append(Transition(obs_b, reset_b, action, log_prob, value, rew_b, jnp.repeat(done, n)))
 
         ret = rs.stats.ret + reward
         length = rs.stats.length + 1
         out = {
             "done": done,
-            "ret": ret[:, learners].mean(-1),
+            "ret": tuple(ret[:, grp.idx].mean(-1) for grp in G),
             "len": length,
             "info": {
                 _path_name(p): x.astype(jnp.float32).mean()
@@ -238,8 +284,8 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
             },
         }
         stats = EpisodeStats(jnp.where(done[:, None], 0.0, ret), jnp.where(done, 0, length))
-        tr = Transition(obs_b, reset_b, action, log_prob, value, rew_b, done_b)
-        return rs._replace(env_state=env_state, obs=obs, reset=done, carry=carry, stats=stats), (tr, out)
+        carries = tuple(a[2] for a in acted)
+        return rs._replace(env_state=env_state, obs=obs, reset=done, carry=carries, stats=stats), (tuple(trs), out)
 
     def update_minibatch(ts: TrainState, mb):
         carry0, traj, adv, targets, role = mb
@@ -247,9 +293,9 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
         (total, aux), grads = grad_fn(ts.params, net.apply, carry0, traj, adv, targets, role, cfg)
         return ts.apply_gradients(grads=grads), {"loss/total": total, **aux}
 
-    def update_epoch(ts: TrainState, key, batch):
+    def update_epoch(ts: TrainState, key, batch, g: int):
         carry0, traj, adv, targets = batch
-        m = cfg.num_minibatches
+        m, n_batch, role_b = cfg.num_minibatches, G[g].batch, G[g].role_b
         if cfg.recurrent:  # shuffle whole sequences along N
             perm = jax.random.permutation(key, n_batch)
             split = lambda x: jnp.moveaxis(jnp.take(x, perm, axis=1).reshape((n_steps, m, -1) + x.shape[2:]), 1, 0)
@@ -276,39 +322,51 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
     def update_step(rs: RunnerState, _):
         key, k_roll, k_upd = jax.random.split(rs.key, 3)
         carry0 = rs.carry
-        rs, (traj, out) = jax.lax.scan(env_step, rs, jax.random.split(k_roll, n_steps))
-        _, _, last_v = apply_step(rs.train_state.params, rs.carry, pick(rs.obs), jnp.repeat(rs.reset, n_learn))
-        adv, targets = gae(traj.reward, traj.value, traj.done, last_v, cfg.gamma, cfg.gae_lambda)
-
-        def epoch(ts, k):
-            return update_epoch(ts, k, (carry0, traj, adv, targets))
-
-        ts, losses = jax.lax.scan(epoch, rs.train_state, jax.random.split(k_upd, cfg.update_epochs))
+        rs, (trajs, out) = jax.lax.scan(env_step, rs, jax.random.split(k_roll, n_steps))
         done = out["done"].astype(jnp.float32)
         n_ep = done.sum()
-        metrics = {
-            "return": jnp.where(n_ep > 0, (done * out["ret"]).sum() / jnp.maximum(n_ep, 1), jnp.nan),
-            "length": jnp.where(n_ep > 0, (done * out["len"]).sum() / jnp.maximum(n_ep, 1), jnp.nan),
-            "episodes": n_ep,
-            **jax.tree.map(jnp.mean, losses),
-            **{f"info/{k}": v.mean() for k, v in out["info"].items()},
-        }
-        return rs._replace(train_state=ts, key=key), metrics
+        mean_at_end = lambda x: jnp.where(n_ep > 0, (done * x).sum() / jnp.maximum(n_ep, 1), jnp.nan)
+        new_ts, metrics = [], {}
+        for g, grp in enumerate(G):
+            traj, ts = trajs[g], rs.train_state[g]
+            _, _, last_v = apply_step(ts.params, rs.carry[g], pick(rs.obs, g), jnp.repeat(rs.reset, grp.n), g)
+            adv, targets = gae(traj.reward, traj.value, traj.done, last_v, cfg.gamma, cfg.gae_lambda)
+
+            def epoch(ts, k, g=g, batch=(carry0[g], traj, adv, targets)):
+                return update_epoch(ts, k, batch, g)
+
+            ts, losses = jax.lax.scan(epoch, ts, jax.random.split(sub(k_upd, g), cfg.update_epochs))
+            new_ts.append(ts)
+            metrics[f"{grp.prefix}return"] = mean_at_end(out["ret"][g])
+            if g == 0:
+                metrics.update({"length": mean_at_end(out["len"]), "episodes": n_ep})
+            metrics.update({f"{grp.prefix}{k}": jnp.mean(v) for k, v in losses.items()})
+        metrics.update({f"info/{k}": v.mean() for k, v in out["info"].items()})
+        return rs._replace(train_state=tuple(new_ts), key=key), metrics
 
     def init(key, params=None, world_params=None) -> RunnerState:
-        """Fresh worlds, memories and optimiser; network weights from `params` or new from `key`;
-        world params from `world_params` (a curriculum phase) or the ones given to `make_train`."""
+        """Fresh worlds, memories and optimisers; network weights from `params` (one entry per group, or
+        the main group's weights alone) or new from `key`; world params from `world_params` (a curriculum
+        phase) or the ones given to `make_train`."""
         world_params = env_params if world_params is None else world_params
+        params = params if isinstance(params, tuple) else (params,) + (None,) * (len(G) - 1)
+        if len(params) != len(G):
+            raise ValueError(f"params has {len(params)} entries, one per learner group ({len(G)}) is needed")
         k_init, k_reset, k_run = jax.random.split(key, 3)
         obs, env_state = reset_envs(k_reset, world_params)
-        carry = initial_carry(n_batch, cfg.hidden)
         reset = jnp.ones((n_envs,), bool)
-        if params is None:
-            role = None if role_b is None else role_b[None]
-            params = net.init(k_init, carry, jax.tree.map(lambda x: x[None], pick(obs)), jnp.repeat(reset, n_learn)[None], role)
-        ts = TrainState.create(apply_fn=net.apply, params=params, tx=tx)
+        states, carries = [], []
+        for g, grp in enumerate(G):
+            carry = initial_carry(grp.batch, cfg.hidden)
+            p = params[g]
+            if p is None:
+                role = None if grp.role_b is None else grp.role_b[None]
+                p = net.init(sub(k_init, g), carry, jax.tree.map(lambda x: x[None], pick(obs, g)),
+                             jnp.repeat(reset, grp.n)[None], role)
+            states.append(TrainState.create(apply_fn=net.apply, params=p, tx=tx))
+            carries.append(carry)
         stats = EpisodeStats(jnp.zeros((n_envs, n_agents), jnp.float32), jnp.zeros((n_envs,), jnp.int32))
-        return RunnerState(ts, env_state, obs, reset, carry, stats, k_run, world_params)
+        return RunnerState(tuple(states), env_state, obs, reset, tuple(carries), stats, k_run, world_params)
 
     def train(key, params=None):
         rs, metrics = jax.lax.scan(update_step, init(key, params), None, cfg.num_updates)
@@ -319,4 +377,14 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
     train.init = init
     train.update = lambda rs: update_step(rs, None)
     train.network = net  # for evaluation code that needs the module
+    train.groups = groups
     return train
+
+
+class _Group(NamedTuple):
+    idx: np.ndarray  # the group's agent slots
+    n: int  # learners per world
+    batch: int  # num_envs * n
+    role_b: Any  # [batch] int32 role ids, or None
+    all: bool  # the group is every agent (no gather needed)
+    prefix: str  # metric name prefix

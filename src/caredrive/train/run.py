@@ -16,26 +16,67 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from caredrive.agents.networks import ActorCritic
 from caredrive.env import constants as C
 from caredrive.env.nursery import Nursery
 from caredrive.env.registry import make
 from caredrive.env.wrappers import AutoReset, VecAutoReset
+from caredrive.errors import ConfigError
 from caredrive.train import checkpoint
+from caredrive.train.brains import Brain, brain_names, get_brain
 from caredrive.train.config import Phase, TrainConfig
 from caredrive.train.policy import NetworkPolicy
 from caredrive.train.ppo import make_train
 from caredrive.train.rundir import RunDir
 
 
+def baby_brain(cfg: TrainConfig) -> Brain:
+    try:
+        return get_brain(cfg.baby_brain)
+    except KeyError:
+        raise ConfigError(f"baby_brain={cfg.baby_brain!r} is not allowed: must be one of {brain_names()}.") from None
+
+
 def build_world(cfg: TrainConfig) -> Nursery:
-    return make(cfg.world, baby_brain=cfg.baby_brain, **cfg.env)
+    """The world training steps (its `baby_brain` is the brain's: the toddler, or the caller's actions)."""
+    return make(cfg.world, baby_brain=baby_brain(cfg).world_brain, **cfg.env)
 
 
-def training_env(world: Nursery, cfg: TrainConfig):
+def eval_world(cfg: TrainConfig, world: Nursery | None = None) -> Nursery:
+    """The world the trained mother is evaluated in (see `caredrive.train.brains` on evaluation):
+    `world` (the training world) itself when the brain evaluates in the world it trained in."""
+    brain = baby_brain(cfg)
+    if world is not None and brain.eval_brain == brain.world_brain:
+        return world
+    return make(cfg.world, baby_brain=brain.eval_brain, **cfg.env)
+
+
+def training_env(world, cfg: TrainConfig):
     """The auto-resetting batch of worlds PPO steps: shared fresh worlds (cheap) or one reset per world."""
     if cfg.reset_ratio > 0:
         return VecAutoReset(world, cfg.ppo.num_envs, cfg.reset_ratio)
     return AutoReset(world)
+
+
+def network(world: Nursery, cfg: TrainConfig) -> ActorCritic:
+    """The module every network of a run has (mothers', babies', the frozen copy): one shape."""
+    return ActorCritic(num_actions=world.num_actions, hidden=cfg.ppo.hidden, recurrent=cfg.ppo.recurrent, num_roles=2)
+
+
+def build_trainer(cfg: TrainConfig, world: Nursery, ppo=None):
+    """`(brain, env, trainer)` of a run: the brain's wrapped world, auto-reset, and one PPO trainer for
+    every phase (phases differ only in traced env params). `ppo` defaults to the whole run's length."""
+    brain = baby_brain(cfg)
+    if ppo is None:
+        per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
+        ppo = dataclasses.replace(cfg.ppo, total_timesteps=sum(n * k for n, k in _plan(cfg)) * per_update)
+    env = brain.wrap(world, network(world, cfg))
+    main, *co = brain.groups(world)
+    trainer = make_train(ppo, training_env(env, cfg), brain.params(env, phase_params(world, cfg.phases[0])),
+                         learner_mask=main.mask, roles=main.roles, num_roles=2, co_learners=tuple(co))
+    if trainer.network != network(world, cfg):
+        raise AssertionError("the trainer's network differs from the run's network shape")
+    return brain, env, trainer
 
 
 def phase_params(world: Nursery, phase: Phase):
@@ -47,14 +88,21 @@ def phase_params(world: Nursery, phase: Phase):
 
 
 def learners(world: Nursery, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Who the network plays (mothers; everyone when babies share the network) and their role ids."""
-    mask = world.mothers if cfg.baby_brain == "scripted" else np.ones(world.num_agents, bool)
-    return mask, world.roles_at_start
+    """Who the mothers' network plays (mothers; everyone when babies share it) and their role ids."""
+    main = baby_brain(cfg).groups(world)[0]
+    return np.asarray(main.mask, bool), np.asarray(main.roles)
 
 
 @dataclass
 class Trained:
-    """What a finished run hands to evaluation: the world, its final params, one policy per seed."""
+    """What a finished run hands to evaluation: the world, its final params, one policy per seed.
+
+    `policy` is the mothers' network. `world` is the evaluation world of the run's baby brain: the
+    training world for `scripted` and `shared`; for `mother_copy` and `network` the same world with the
+    scripted toddler as the baby. `baby_policy` is then the babies' network (`network`) or the frozen
+    mother (`mother_copy`), stacked over seeds, for an evaluation that wants the training brain (in a
+    world built with `baby_brain="external"`; its memory resets at the episode's start, not at birth).
+    """
 
     world: Nursery
     env_params: object
@@ -62,21 +110,22 @@ class Trained:
     seeds: int
     wall_time: float
     timesteps: int
+    baby_policy: NetworkPolicy | None = None
 
 
 def init_seeds(trainer, keys, weights=None, world_params=None):
     """The runner states of every seed, stacked along a leading axis.
 
-    Each seed is initialised by its own jitted call and the results are stacked, instead of one
-    `jit(vmap(init))`: on XLA:CPU (jaxlib 0.10.2, 2 cores) the vmapped init of the small preset
-    deadlocks inside the runtime (every worker idle, the executable waiting forever), while the
-    vmapped *update* runs fine. Init runs once per phase, so the loop costs nothing that matters.
+    One jitted init per seed, so each seed may start from its own world params: `world_params` is the
+    params, or a function `seed -> params` (e.g. a mother_copy phase whose frozen weights differ per seed).
+    `weights` (stacked over seeds) start the network from a previous phase; None draws fresh ones.
     """
     init = jax.jit(trainer.init)
     per_seed = []
     for s in range(keys.shape[0]):
         w = None if weights is None else jax.tree.map(lambda x, s=s: x[s], weights)
-        per_seed.append(init(keys[s], w, world_params))
+        wp = world_params(s) if callable(world_params) else world_params
+        per_seed.append(init(keys[s], w, wp))
     return jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed)
 
 
@@ -94,8 +143,7 @@ def _plan(cfg: TrainConfig) -> list[tuple[int, int]]:
 def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = True) -> Trained:
     cfg.validate()
     world = build_world(cfg)
-    env = training_env(world, cfg)
-    mask, roles = learners(world, cfg)
+    brain, env, trainer = build_trainer(cfg, world)
     plan = _plan(cfg)
     per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
     total_updates = sum(n * k for n, k in plan)
@@ -114,9 +162,6 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
 
     bar = _bar(total_updates, done_updates, progress)
     # one trainer and one compiled chunk for every phase: phases differ only in (traced) world params
-    k = plan[0][1]
-    ppo = dataclasses.replace(cfg.ppo, total_timesteps=sum(n * kk for n, kk in plan) * per_update)
-    trainer = make_train(ppo, env, phase_params(world, cfg.phases[0]), learner_mask=mask, roles=roles, num_roles=2)
     chunks = {}
 
     def run_chunk(rs, k):
@@ -124,14 +169,19 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
             chunks[k] = jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda x, _: trainer.update(x), r, None, length=k)))
         return chunks[k](rs)
 
-    weights = None
+    weights = None  # per learner group, stacked over seeds
+    frozen = None  # what a finished phase hands to the next phases' env params (mother_copy: her weights)
     t0 = time.perf_counter()
     for p, (phase, (n_chunks, k)) in enumerate(zip(cfg.phases, plan, strict=True)):
         if p < start_phase:
             continue
         wp = phase_params(world, phase)
         keys = jax.vmap(lambda s, p=p: jax.random.fold_in(s, p))(seed_keys)
-        rs = init_seeds(trainer, keys, weights, wp)
+
+        def seed_params(s, wp=wp, frozen=frozen):  # on resume, a placeholder the checkpoint overwrites
+            return brain.params(env, wp, None if frozen is None else jax.tree.map(lambda x: x[s], frozen))
+
+        rs = init_seeds(trainer, keys, weights, seed_params)
         first = 0
         if restored is not None and p == start_phase:
             rs, _ = checkpoint.restore(restored, rs)
@@ -149,16 +199,26 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
                     {"phase": p, "chunk": c, "updates": done_updates,
                      "wall_time": wall_before + time.perf_counter() - t0},
                 )
-        weights = rs.train_state.params
+        weights = tuple(ts.params for ts in rs.train_state)
+        frozen = brain.frozen_after(p, rs)
     if bar is not None:
         bar.close()
     run.close()
-    env_params = phase_params(world, cfg.phases[-1])
+    return trained_result(cfg, world, brain, trainer, rs, wall_before + time.perf_counter() - t0, done_updates * per_update)
+
+
+def trained_result(cfg: TrainConfig, world: Nursery, brain: Brain, trainer, rs, wall_time: float,
+                   timesteps: int) -> Trained:
+    """The `Trained` of a runner state stacked over seeds (the end of training, or a checkpoint)."""
+    world = eval_world(cfg, world)
+    main = trainer.groups[0]
+    mask = np.asarray(main.mask, bool)
     policy = NetworkPolicy(
-        weights=weights, net=trainer.network, learners=tuple(int(i) for i in np.nonzero(mask)[0]),
-        roles=tuple(int(r) for r in roles[mask]), num_agents=world.num_agents,
+        weights=rs.train_state[0].params, net=trainer.network, learners=tuple(int(i) for i in np.nonzero(mask)[0]),
+        roles=tuple(int(r) for r in np.asarray(main.roles)[mask]), num_agents=world.num_agents,
     )
-    return Trained(world, env_params, policy, cfg.seeds, wall_before + time.perf_counter() - t0, done_updates * per_update)
+    return Trained(world, phase_params(world, cfg.phases[-1]), policy, cfg.seeds, wall_time, timesteps,
+                   baby_policy=brain.baby_policy(world, trainer.network, rs))
 
 
 def _rows(metrics: dict, phase: str, start: int, per_update: int, seeds: int) -> list[dict]:
