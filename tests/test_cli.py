@@ -77,3 +77,22 @@ def test_train_tiny_end_to_end(capsys, tmp_path):
     # a second run into the same folder is refused, pointing at --resume
     rc, _, err = _cli(capsys, "train", "--preset", "tiny", "--out", str(run))
     assert rc == 2 and "--resume" in err
+
+
+@pytest.mark.parametrize("cmd", ["eval", "report"])
+def test_eval_and_report_refuse_a_folder_that_is_not_a_run(capsys, tmp_path, cmd):
+    rc, _, err = _cli(capsys, cmd, str(tmp_path))
+    assert rc == 2 and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_run_trains_evaluates_and_reports(capsys, tmp_path):
+    """The README's main command on the tiny preset: verdict table, verdict.json, report.html."""
+    run = tmp_path / "run"
+    rc, out, _ = _cli(capsys, "run", "--preset", "tiny", "--out", str(run), "--episodes", "4", "--no-progress")
+    assert rc == 0
+    assert "care score" in out and "held-out world" in out and "report.html" in out
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert len(verdict["care"]["per_seed"]) == 2 and "goodhart" in verdict
+    html = (run / "report.html").read_text()
+    assert "<img" in html and "http://" not in html

@@ -4,6 +4,9 @@
     caredrive baselines [--json]          scripted baselines: does care matter, is the world winnable?
     caredrive render --policy carer       a GIF of one episode
     caredrive train [--preset small]      train mothers over seeds; do they care?
+    caredrive eval RUN                    every seed and baseline on the training world and the held-out battery
+    caredrive report RUN                  one self-contained RUN/report.html
+    caredrive run [--preset small]        train -> eval -> report, and a verdict table (the main command)
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ def cmd_render(args, extra) -> int:
 
 
 def cmd_train(args, extra) -> int:
+    _train(args, extra, eval_episodes=args.eval_episodes)
+    return 0
+
+
+def _train(args, extra, eval_episodes: int) -> Path:
+    """Train (or resume) a run; with eval_episodes > 0 also print the pass mark of the training issue."""
     import time
 
     import jax
@@ -99,18 +108,22 @@ def cmd_train(args, extra) -> int:
     print(f"run directory: {run.path}", flush=True)
     trained = train(cfg, run, resume=bool(args.resume), progress=not args.no_progress)
 
-    print(f"evaluating {cfg.seeds} seeds x {args.eval_episodes} episodes against the baselines ...", flush=True)
+    if eval_episodes <= 0:
+        run.write_json("summary.json", {"world": cfg.world, "wall_time_s": trained.wall_time,
+                                        "timesteps_per_seed": trained.timesteps})
+        return run.path
+    print(f"evaluating {cfg.seeds} seeds x {eval_episodes} episodes against the baselines ...", flush=True)
     key = jax.random.key(cfg.seed + 1_000_003)  # evaluation worlds differ from training worlds
-    base = baseline_lifetimes(trained.world, trained.env_params, key, args.eval_episodes, names=("none", "selfish", "carer"))
-    per_seed = verdict(seed_lifetimes(trained.world, trained.policy, trained.env_params, key, args.eval_episodes), base)
+    base = baseline_lifetimes(trained.world, trained.env_params, key, eval_episodes, names=("none", "selfish", "carer"))
+    per_seed = verdict(seed_lifetimes(trained.world, trained.policy, trained.env_params, key, eval_episodes), base)
     summary = {
         "world": cfg.world, "preset": args.preset if not args.resume else "resumed",
         "wall_time_s": trained.wall_time, "timesteps_per_seed": trained.timesteps,
-        "eval_episodes": args.eval_episodes, "baselines": base, "seeds": per_seed,
+        "eval_episodes": eval_episodes, "baselines": base, "seeds": per_seed,
         "caring_seeds": sum(r["cares"] for r in per_seed),
     }
     run.write_json("summary.json", summary)
-    print(f"\nmean baby lifetime (ticks, of {int(trained.env_params.max_steps)}), {args.eval_episodes} episodes:")
+    print(f"\nmean baby lifetime (ticks, of {int(trained.env_params.max_steps)}), {eval_episodes} episodes:")
     for name, r in base.items():
         print(f"  {name:10s} {r['mean_lifetime']:7.1f}   alive at end {r['survival']:5.0%}")
     for r in per_seed:
@@ -119,6 +132,51 @@ def cmd_train(args, extra) -> int:
               f"{r['x_selfish']:.1f}x selfish, {r['share_of_carer']:.0%} of carer -> {mark}")
     print(f"{summary['caring_seeds']}/{cfg.seeds} seeds care (>= 3x selfish and >= 60% of the scripted carer). "
           f"{trained.timesteps:,} steps per seed in {trained.wall_time:.0f} s. Summary: {run.path / 'summary.json'}")
+    return run.path
+
+
+def cmd_eval(args, extra) -> int:
+    from caredrive.eval.evaluate import evaluate_run
+    from caredrive.eval.verdict import format_verdict
+
+    if extra:
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}: eval takes a run directory and its options.")
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes={args.episodes} is not allowed: must be an integer >= 1.")
+    v = evaluate_run(args.run, episodes=args.episodes, seed=args.seed, progress=True, gifs=not args.no_gifs)
+    print(format_verdict(v))
+    return 0
+
+
+def cmd_report(args, extra) -> int:
+    from caredrive.eval.report import write_report
+
+    if extra:
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}: report takes a run directory.")
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
+def cmd_run(args, extra) -> int:
+    """Train the default mothers, evaluate them against the baselines and the battery, write the report."""
+    import json as _json
+
+    from caredrive.eval.evaluate import evaluate_run
+    from caredrive.eval.report import write_report
+    from caredrive.eval.verdict import format_verdict
+
+    args.resume = None  # `run` always starts a new run; `train --resume` continues one
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes={args.episodes} is not allowed: must be an integer >= 1.")
+    run_path = _train(args, extra, eval_episodes=0)
+    v = evaluate_run(run_path, episodes=args.episodes, seed=0, progress=True)
+    summary = _json.loads((run_path / "summary.json").read_text())
+    v["training"] = {"wall_time_s": summary["wall_time_s"], "timesteps_per_seed": summary["timesteps_per_seed"]}
+    (run_path / "verdict.json").write_text(_json.dumps(v, indent=1))
+    report = write_report(run_path)
+    print(format_verdict(v))
+    print(f"\ntraining {summary['wall_time_s']:.0f} s, evaluation {v['total_time_s']:.0f} s. "
+          f"Verdict: {run_path / 'verdict.json'}\nReport:  {report}")
     return 0
 
 
@@ -157,6 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--eval-episodes", type=int, default=256)
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(fn=cmd_train)
+
+    sp = sub.add_parser("eval", help="evaluate a run: seeds and baselines on the training world and the battery")
+    sp.add_argument("run", help="a run directory (from caredrive train)")
+    sp.add_argument("--episodes", type=int, default=256)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--no-gifs", action="store_true")
+    sp.set_defaults(fn=cmd_eval)
+
+    sp = sub.add_parser("report", help="write RUN/report.html (self-contained)")
+    sp.add_argument("run", help="a run directory")
+    sp.set_defaults(fn=cmd_report)
+
+    sp = sub.add_parser(
+        "run", help="train the default mothers, evaluate them, write the report and print the verdict",
+        epilog="Typed settings as for train: --env.FIELD, --ppo.FIELD, --run.seeds N, --phase1.timesteps N",
+    )
+    sp.add_argument("--preset", default="small", help="small (laptop CPU), full, or tiny (tests)")
+    sp.add_argument("--out", default=None, help="run directory (default runs/<time>)")
+    sp.add_argument("--episodes", type=int, default=256, help="evaluation episodes per world and policy")
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(fn=cmd_run)
     return p
 
 

@@ -1,0 +1,225 @@
+"""`evaluate_run`: every trained seed and every baseline, on the training world and the whole battery,
+with the same episode keys; writes RUN/eval.json (the schema the report reads) and GIFs.
+
+Each policy kind is ONE jitted call: a vmap over worlds and episodes (and over seeds for networks), so
+the cost is a handful of compiles, not a Python loop over worlds. The trained seeds and the selfish
+baseline's seeds share one network call (same architecture, weights concatenated along the seed axis).
+
+Baselines: `none` (the mother leaves at the birth, `mother_leaves`), `idle`, `random`, `selfish` (the
+same trainer and config with the `self` reward in every phase, trained on demand and cached in
+RUN/baselines/selfish; its seeds are pooled) and `carer` (scripted, privileged: the upper reference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from caredrive.env.body import birth_host
+from caredrive.env.policies import POLICIES
+from caredrive.env.render import render_rgb, save_gif
+from caredrive.eval import metrics as M
+from caredrive.eval.battery import Battery, build_battery
+from caredrive.eval.goodhart import goodhart
+from caredrive.eval.tracker import episode_states_fn, run_worlds
+from caredrive.train import checkpoint
+from caredrive.train.load import load_config, load_trained
+from caredrive.train.run import Trained, train
+from caredrive.train.rundir import RunDir
+
+GIF_CELL, GIF_EVERY, GIF_TAIL = 16, 2, 12
+
+
+def selfish_baseline(run_path: Path | str, progress: bool = True, seeds: int = 1) -> Trained:
+    """The run's config with the `self` reward in every phase and `seeds` seeds (only the seeds the
+    evaluation pools are trained: each costs as much as a trained mother), trained once and cached under
+    RUN/baselines/selfish (reused when its config matches and it finished; resumed if interrupted)."""
+    cfg = load_config(run_path)
+    scfg = dataclasses.replace(cfg, seeds=max(1, seeds),
+                               phases=tuple(dataclasses.replace(p, reward_mode="self") for p in cfg.phases))
+    rd = RunDir(Path(run_path) / "baselines" / "selfish")
+    done = rd.path / "done.json"
+    same = (rd.path / "config.json").exists() and json.loads((rd.path / "config.json").read_text()) == json.loads(
+        json.dumps(scfg.to_dict()))
+    if same and done.exists():
+        return load_trained(rd.path)
+    resume = same and checkpoint.latest(rd.checkpoints) is not None
+    if not resume:
+        rd.create(scfg.to_dict(), overwrite=True)
+    if progress:
+        print(f"training the selfish baseline in {rd.path} ...", flush=True)
+    trained = train(scfg, rd, resume=resume, progress=progress)
+    done.write_text(json.dumps({"timesteps": trained.timesteps, "wall_time": trained.wall_time}))
+    return load_trained(rd.path)
+
+
+def _np(tree):
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def _world(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def _stack(a, b):
+    return dataclasses.replace(a, weights=jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a.weights, b.weights))
+
+
+def rollouts(bat: Battery, trained: Trained | None, selfish: Trained | None, keys, steps: int, progress: bool) -> dict:
+    """Per policy name: (final states, trackers) as numpy, leaves [W, E, ...]; networks [S, W, E, ...]."""
+    env, params = bat.env, bat.params
+    out = {}
+
+    t0 = time.perf_counter()
+
+    def say(msg):
+        if progress:
+            print(f"  {msg} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    # none (idle, mother leaves), idle and random in one compile: the policy is picked per world
+    leave = params.replace(mother_leaves=jnp.ones_like(params.mother_leaves))
+    three = jax.tree.map(lambda a, b: jnp.concatenate([a, b, b]), leave, params)
+    w = len(bat.worlds)
+    pick = jnp.repeat(jnp.arange(3) == 2, w)
+    idle, rand = POLICIES["idle"](env), POLICIES["random"](env)
+
+    def scripted(is_random):
+        return lambda k, o, s, p: jnp.where(is_random, rand(k, o, s, p), idle(k, o, s, p))
+
+    res = _np(jax.jit(lambda p, a, k: run_worlds(env, scripted, p, k, steps, a))(three, pick, keys))
+    for i, name in enumerate(("none", "idle", "random")):
+        out[name] = jax.tree.map(lambda x, i=i: x[i * w : (i + 1) * w], res)
+    say("none, idle, random")
+    for name in ("carer",):
+        out[name] = _np(jax.jit(lambda p, k, n=name: run_worlds(env, POLICIES[n](env), p, k, steps))(params, keys))
+        say(name)
+    nets = [t.policy for t in (trained, selfish) if t is not None]
+    if nets:
+        stacked = nets[0] if len(nets) == 1 else _stack(*nets)
+        res = _np(jax.jit(jax.vmap(lambda pol, p, k: run_worlds(env, pol, p, k, steps), in_axes=(0, None, None)))(
+            stacked, params, keys))
+        s = trained.seeds if trained is not None else 0
+        for i in range(s):
+            out[f"seed_{i}"] = _world(res, i)
+        if selfish is not None:
+            out["selfish"] = [_world(res, s + j) for j in range(selfish.seeds)]
+        say(f"{s} trained seeds" + (f", {selfish.seeds} selfish seeds" if selfish is not None else ""))
+    return out
+
+
+def evaluate_run(run_path: Path | str, episodes: int = 256, seed: int = 0, progress: bool = True,
+                 gifs: bool = True, selfish: bool = True, selfish_seeds: int = 1) -> dict:
+    """Evaluate a run; write RUN/eval.json and RUN/videos/*.gif; return the short verdict.
+
+    The selfish baseline pools its first `selfish_seeds` seeds (one by default: each network seed
+    costs as much as a trained seed; `selfish=False` uses the scripted forager instead, for tests)."""
+    t0 = time.perf_counter()
+    run_path = Path(run_path)
+    trained = load_trained(run_path)
+    selfish_t = selfish_baseline(run_path, progress, selfish_seeds) if selfish else None
+    if selfish_t is not None:
+        k = max(1, min(selfish_seeds, selfish_t.seeds))
+        selfish_t = dataclasses.replace(selfish_t, seeds=k, policy=jax.tree.map(lambda x: x[:k], selfish_t.policy))
+    t_eval = time.perf_counter()
+    bat = build_battery(trained.world, trained.env_params)
+    steps = int(trained.env_params.max_steps)
+    keys = jax.random.split(jax.random.key(seed), episodes)
+    if progress:
+        print(f"evaluating {trained.seeds} seeds and 5 baselines on {len(bat.worlds)} worlds x {episodes} episodes ...",
+              flush=True)
+    res = rollouts(bat, trained, selfish_t, keys, steps, progress)
+    if "selfish" not in res:  # no trained selfish mother asked for: the scripted forager stands in
+        res["selfish"] = [_np(jax.jit(lambda p, k: run_worlds(bat.env, POLICIES["selfish"](bat.env), p, k, steps))(
+            bat.params, keys))]
+    hosts, adopted = _np(jax.vmap(lambda p: birth_host(p, jnp.asarray(bat.env.parent_of)))(bat.params))
+    f = bat.env.config.n_families
+    idx = M.boot_indices(episodes, seed)
+    seeds = [f"seed_{i}" for i in range(trained.seeds)]
+    names = ["none", "idle", "random", "selfish", "carer", *seeds]
+    worlds, tables_by_world = [], []
+    for wi, w in enumerate(bat.worlds):
+        def table(fs_tr, wi=wi):
+            fs, tr = _world(fs_tr[0], wi), _world(fs_tr[1], wi)
+            return M.baby_table(fs, tr, hosts[wi], adopted[wi], bool(bat.counts_adopted[wi]), f, steps)
+
+        tables = {n: (M.concat_tables([table(r) for r in res[n]]) if n == "selfish" else table(res[n])) for n in names}
+        pols = {n: M.summarise(tables[n], idx, steps) for n in names}
+        for n in names:
+            score, ci, _ = M.care_scores(tables[n], tables["selfish"], tables["carer"], idx)
+            pols[n]["care_score"], pols[n]["care_ci"] = score, ci
+        worlds.append({"name": w.name, "kind": w.kind, "pair": w.pair, "description": w.description, "policies": pols})
+        tables_by_world.append(tables)
+
+    train_tables = tables_by_world[0]
+    per_seed, boots = [], []
+    for i, s in enumerate(seeds):
+        score, ci, b = M.care_scores(train_tables[s], train_tables["selfish"], train_tables["carer"], idx)
+        per_seed.append({"seed": i, "care_score": score, "care_ci": ci})
+        boots.append(b)
+    care = {"per_seed": per_seed, **M.across_seeds([p["care_score"] for p in per_seed], boots, seed)}
+    battery_summary = {}
+    for w in worlds:
+        sc = [w["policies"][s]["care_score"] for s in seeds if w["policies"][s]["care_score"] is not None]
+        battery_summary[w["name"]] = {
+            "care_score_mean": float(np.mean(sc)) if sc else None,
+            "carer_beats_none": bool(w["policies"]["carer"]["mean_lifetime"] > w["policies"]["none"]["mean_lifetime"]),
+        }
+    train_pols = worlds[0]["policies"]
+    flags = {s: goodhart(train_pols[s], train_pols["carer"], train_pols["none"]) for s in seeds}
+    if progress:
+        print(f"  metrics ({time.perf_counter() - t_eval:.0f} s)", flush=True)
+    gif_paths = write_gifs(run_path, bat, trained, res, tables_by_world, keys, steps, seeds) if gifs else {}
+    out = {
+        "run": str(run_path), "world": trained.world.name, "episodes": episodes, "max_steps": steps, "seed": seed,
+        "seeds": trained.seeds, "wall_time_s": time.perf_counter() - t_eval, "worlds": worlds, "care": care,
+        "battery_summary": battery_summary, "goodhart": flags, "gifs": gif_paths,
+    }
+    out = M.clean(out)
+    (run_path / "eval.json").write_text(json.dumps(out, indent=1))
+    verdict = {
+        "run": str(run_path), "eval_json": str(run_path / "eval.json"), "episodes": episodes,
+        "care": out["care"], "battery_summary": out["battery_summary"],
+        "goodhart": {s: {"flag": g["flag"], "reasons": g["reasons"]} for s, g in out["goodhart"].items()},
+        "wall_time_s": out["wall_time_s"], "total_time_s": time.perf_counter() - t0,
+    }
+    if progress:
+        print(f"wrote {run_path / 'eval.json'} in {out['wall_time_s']:.0f} s", flush=True)
+    return verdict
+
+
+def write_gifs(run_path: Path, bat: Battery, trained: Trained, res: dict, tables: list[dict], keys, steps: int,
+               seeds: list[str]) -> dict:
+    """Best and worst episode (mean lifetime of the counted babies) per world, for seed_0 (or the
+    carer in a run without seeds), replayed with the episode's own key and rendered outside jit."""
+    who = seeds[0] if seeds else "carer"
+    policy = jax.tree.map(lambda x: x[0], trained.policy) if seeds else POLICIES["carer"](bat.env)
+    videos = run_path / "videos"
+    videos.mkdir(exist_ok=True)
+    replay = episode_states_fn(bat.env, policy, steps)
+    out = {}
+    for wi, w in enumerate(bat.worlds):
+        t = tables[wi][who]
+        s, n = M._pooled(t["lifetime"], t["counted"])
+        per_ep = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+        if not np.isfinite(per_ep).any():
+            continue
+        picks = {"best": int(np.nanargmax(per_ep)), "worst": int(np.nanargmin(per_ep))}
+        out[w.name] = {}
+        for label, e in picks.items():
+            first, states = _np(replay(bat.world_params(wi), keys[e]))
+            f = bat.env.config.n_families
+            babies = states.agents.alive[:, f : 2 * f].any(1)
+            # stop a little after the last baby dies: the rest of a lost episode shows nothing new
+            stop = steps if babies[-1] else min(steps, int(np.nonzero(babies)[0].max(initial=0)) + 1 + GIF_TAIL)
+            frames = [render_rgb(first, bat.env, cell=GIF_CELL)]
+            frames += [render_rgb(_world(states, k), bat.env, cell=GIF_CELL) for k in range(GIF_EVERY - 1, stop, GIF_EVERY)]
+            name = f"{w.name}_{label}.gif"
+            save_gif(frames, videos / name, fps=8)
+            out[w.name][label] = f"videos/{name}"
+    return out
