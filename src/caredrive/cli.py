@@ -159,8 +159,6 @@ def cmd_report(args, extra) -> int:
 
 def cmd_run(args, extra) -> int:
     """Train the default mothers, evaluate them against the baselines and the battery, write the report."""
-    import json as _json
-
     from caredrive.eval.evaluate import evaluate_run
     from caredrive.eval.report import write_report
     from caredrive.eval.verdict import format_verdict
@@ -169,10 +167,10 @@ def cmd_run(args, extra) -> int:
     if args.episodes < 1:
         raise ConfigError(f"--episodes={args.episodes} is not allowed: must be an integer >= 1.")
     run_path = _train(args, extra, eval_episodes=0)
-    v = evaluate_run(run_path, episodes=args.episodes, seed=0, progress=True)
-    summary = _json.loads((run_path / "summary.json").read_text())
+    v = evaluate_run(run_path, episodes=args.episodes, seed=0, progress=not args.no_progress)
+    summary = json.loads((run_path / "summary.json").read_text())
     v["training"] = {"wall_time_s": summary["wall_time_s"], "timesteps_per_seed": summary["timesteps_per_seed"]}
-    (run_path / "verdict.json").write_text(_json.dumps(v, indent=1))
+    (run_path / "verdict.json").write_text(json.dumps(v, indent=1))
     report = write_report(run_path)
     print(format_verdict(v))
     print(f"\ntraining {summary['wall_time_s']:.0f} s, evaluation {v['total_time_s']:.0f} s. "
@@ -187,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     def world_args(sp):
         sp.add_argument("--world", default="Nursery-11x11", help="a registered world (see `caredrive worlds`)")
         sp.add_argument("--seed", type=int, default=0)
+
+    def training_args(sp):
+        sp.add_argument("--preset", default="small", help="small (laptop CPU), full, or tiny (tests)")
+        sp.add_argument("--out", default=None, help="run directory (default runs/<time>)")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
 
     sp = sub.add_parser("worlds", help="list registered worlds")
     sp.set_defaults(fn=cmd_worlds)
@@ -209,11 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train mothers (self-survival, then birth) over several seeds and say whether they care",
         epilog="Typed settings: --env.FIELD, --ppo.FIELD, --run.seeds N, --phase1.timesteps N, --phase2.reward-mode baby",
     )
-    sp.add_argument("--preset", default="small", help="small (laptop CPU), full, or tiny (tests)")
-    sp.add_argument("--out", default=None, help="run directory (default runs/<time>)")
+    training_args(sp)
     sp.add_argument("--resume", default=None, metavar="RUN", help="continue a run from its last checkpoint")
     sp.add_argument("--eval-episodes", type=int, default=256)
-    sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(fn=cmd_train)
 
     sp = sub.add_parser("eval", help="evaluate a run: seeds and baselines on the training world and the battery")
@@ -231,10 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="train the default mothers, evaluate them, write the report and print the verdict",
         epilog="Typed settings as for train: --env.FIELD, --ppo.FIELD, --run.seeds N, --phase1.timesteps N",
     )
-    sp.add_argument("--preset", default="small", help="small (laptop CPU), full, or tiny (tests)")
-    sp.add_argument("--out", default=None, help="run directory (default runs/<time>)")
+    training_args(sp)
     sp.add_argument("--episodes", type=int, default=256, help="evaluation episodes per world and policy")
-    sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(fn=cmd_run)
     return p
 

@@ -25,30 +25,38 @@ def rollout(env: Nursery, policy: Callable, params, key: jax.Array, n_episodes: 
     return jax.jit(lambda k: rollout_batch(env, policy, params, k, n_episodes))(key)
 
 
+def play_episode(env: Nursery, policy, params, key: jax.Array, steps: int, aux=None, update=None,
+                 keep_states: bool = False):
+    """One episode of exactly `steps` ticks: `(first state, final state, aux, states [T] or None)`.
+
+    The one place an evaluation episode is played, so every caller uses the key the same way and the
+    same key replays the same episode. `aux` is carried through the scan and `update(aux, state)` folds
+    in each new state (per-tick measurements); `keep_states` also returns every state (for GIFs)."""
+    recurrent = hasattr(policy, "init_carry")
+    k_reset, k_run = jax.random.split(key)
+    obs, state = env.reset(k_reset, params)
+    mem = policy.init_carry() if recurrent else jnp.zeros(())
+
+    def tick(carry, k_t):
+        obs, state, mem, aux = carry
+        k_pol, k_env = jax.random.split(k_t)
+        if recurrent:
+            actions, mem = policy(k_pol, obs, state, params, mem)
+        else:
+            actions = policy(k_pol, obs, state, params)
+        obs, state, _, _, _ = env.step(k_env, state, actions, params)
+        aux = aux if update is None else update(aux, state)
+        return (obs, state, mem, aux), (state if keep_states else None)
+
+    (_, final, _, aux), states = jax.lax.scan(tick, (obs, state, mem, aux), jax.random.split(k_run, steps))
+    return state, final, aux, states
+
+
 def rollout_batch(env: Nursery, policy, params, key: jax.Array, n_episodes: int) -> EnvState:
     """The un-jitted body of `rollout`: a pure function of the policy, so callers can `vmap` it over
     a stack of policies (one per seed)."""
     steps = int(params.max_steps)
-    recurrent = hasattr(policy, "init_carry")
-
-    def episode(k):
-        k_reset, k_run = jax.random.split(k)
-        obs, state = env.reset(k_reset, params)
-        mem = policy.init_carry() if recurrent else jnp.zeros(())
-
-        def tick(carry, k_t):
-            obs, state, mem = carry
-            k_pol, k_env = jax.random.split(k_t)
-            if recurrent:
-                actions, mem = policy(k_pol, obs, state, params, mem)
-            else:
-                actions = policy(k_pol, obs, state, params)
-            obs, state, _, _, _ = env.step(k_env, state, actions, params)
-            return (obs, state, mem), None
-
-        (_, state, _), _ = jax.lax.scan(tick, (obs, state, mem), jax.random.split(k_run, steps))
-        return state
-
+    episode = lambda k: play_episode(env, policy, params, k, steps)[1]
     return jax.vmap(episode)(jax.random.split(key, n_episodes))
 
 

@@ -17,6 +17,7 @@ from caredrive.env import constants as C
 from caredrive.env.body import birth_host
 from caredrive.env.nursery import Nursery
 from caredrive.env.state import EnvState
+from caredrive.eval.rollout import play_episode
 
 OPTIONS_K = 3  # options: cells reachable in this many steps
 BOXED_MAX = 2  # boxed in: this many options or fewer (or carried)
@@ -84,27 +85,11 @@ def track(tr: Tracker, state: EnvState, host: jax.Array) -> Tracker:
 
 
 def _episode(env: Nursery, policy, params, key: jax.Array, steps: int, keep_states: bool):
-    """One episode exactly as `rollout.rollout_batch` plays it (same key use), with the tracker."""
-    recurrent = hasattr(policy, "init_carry")
+    """One episode as `rollout.play_episode` plays it (same key use), with the tracker folded in."""
     host, _ = birth_host(params, jnp.asarray(env.parent_of))
-    k_reset, k_run = jax.random.split(key)
-    obs, state = env.reset(k_reset, params)
-    mem = policy.init_carry() if recurrent else jnp.zeros(())
-
-    def tick(carry, k_t):
-        obs, state, mem, tr = carry
-        k_pol, k_env = jax.random.split(k_t)
-        if recurrent:
-            actions, mem = policy(k_pol, obs, state, params, mem)
-        else:
-            actions = policy(k_pol, obs, state, params)
-        obs, state, _, _, _ = env.step(k_env, state, actions, params)
-        tr = track(tr, state, host)
-        return (obs, state, mem, tr), (state if keep_states else None)
-
-    init = (obs, state, mem, init_tracker(env.num_agents))
-    (_, final, _, tr), states = jax.lax.scan(tick, init, jax.random.split(k_run, steps))
-    return (final, tr, state, states) if keep_states else (final, tr)
+    first, final, tr, states = play_episode(env, policy, params, key, steps, init_tracker(env.num_agents),
+                                            lambda tr, state: track(tr, state, host), keep_states)
+    return (final, tr, first, states) if keep_states else (final, tr)
 
 
 def run_worlds(env: Nursery, policy, params, keys: jax.Array, steps: int, policy_arg=None) -> tuple[EnvState, Tracker]:
