@@ -111,10 +111,14 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
     other_baby = (count("baby") - own_n - me_baby) > 0
     other_adult = (count("adult") - par - me_adult) > 0
     channels = [
-        count("wall"), count("food") > 0, count("hazard"), count("pred") > 0, own, other_baby, par,
+        count("wall") > 0, count("food") > 0, count("hazard") > 0, count("pred") > 0, own, other_baby, par,
         other_adult, count("carried") > 0,
     ]
-    view = jnp.stack([c.astype(jnp.uint8) for c in channels], axis=-1)  # stacked as bytes, not int32
+    # one bit per channel in a per-cell word, then one broadcast expands it to bytes: XLA:CPU writes the
+    # [.., C] array in a single loop (stacking C planes on the minor axis is a strided, slow concatenate)
+    word = sum(c.astype(jnp.int32) << i for i, c in enumerate(channels))
+    shifts = jnp.arange(len(channels), dtype=jnp.int32).reshape((1,) * word.ndim + (-1,))
+    view = ((word[..., None] >> shifts) & 1).astype(jnp.uint8)
 
     # the cry: her own child's, or (unlabelled) the nearest crying baby's, with its direction
     others = ~jnp.eye(ag.alive.shape[0], dtype=bool)
