@@ -71,7 +71,7 @@ def mechanics(pkg: str, name: str, batch: int, warmup: int = 40):
     return {
         "toddler": (v(lambda k, s, a: world.baby_brain(k, None, s, p)), ks),
         "move": (v(lambda k, s, a: act.move(s, a, p)), ks),
-        "pick_up": (v(lambda k, s, a: act.pick_up(s, a, child_of)), ks),
+        "pick_up": (v(lambda k, s, a: act.pick_up(s, a, child_of, p)), ks),
         "put_down": (v(lambda k, s, a: act.put_down(s, a)), ks),
         "feed": (v(lambda k, s, a: act.feed(s, a, p, child_of)), ks),
         "scare": (v(lambda k, s, a: act.scare(s, a, p)), ks),

@@ -172,6 +172,15 @@ def test_pick_up_takes_the_baby_before_the_food():
     assert bool(s1.food.on_ground[0])
 
 
+def test_no_carry_world_a_baby_cannot_be_picked_up_but_food_can():
+    p = params_like(E1, carry_babies=False)
+    s = build_state(E1, ROOM, {0: dict(pos=(3, 3)), 1: dict(pos=(2, 3))}, food=[(3, 4)])
+    _, s1, *_ = one(E1, s, [C.PICK_UP, C.STAY], p)
+    assert int(s1.agents.carrying[0]) == -1 and int(s1.agents.carried_by[1]) == -1
+    assert int(s1.agents.holding[0]) == 0  # her hands went to the food instead
+    assert int(s1.log.pickups[0]) == 0
+
+
 def test_put_down_baby_on_the_first_free_non_hazard_neighbour():
     # up (the first neighbour) is a hazard: the baby goes right
     s = build_state(E1, _terrain((2, 3)), {0: dict(pos=(3, 3), carrying=1), 1: dict(pos=(3, 3), carried_by=0)})

@@ -52,14 +52,15 @@ def _hands_free(ag, actions, action):
     )
 
 
-def pick_up(state: EnvState, actions: jax.Array, child_of: jax.Array) -> EnvState:
+def pick_up(state: EnvState, actions: jax.Array, child_of: jax.Array, params) -> EnvState:
     """Pick up an adjacent baby (her own first), or else adjacent food. Carrying is allowed on purpose:
-    it is the "cryosleep" route that the evaluation must detect, so it is recorded, not forbidden."""
+    it is the "cryosleep" route that the evaluation must detect, so it is recorded, not forbidden
+    (a world may still rule it out: `carry_babies=False`)."""
     ag, food = state.agents, state.food
     n = ag.alive.shape[0]
     wants = _hands_free(ag, actions, C.PICK_UP)
     reach = manhattan(ag.pos, ag.pos) <= 1
-    free_baby = ag.alive & (ag.role == C.BABY) & (ag.carried_by < 0)
+    free_baby = ag.alive & (ag.role == C.BABY) & (ag.carried_by < 0) & params.carry_babies
     cand = wants[:, None] & reach & free_baby[None, :] & ~jnp.eye(n, dtype=bool)
     own = child_of[:, None] == jnp.arange(n)[None, :]
     baby, got_baby = claim(cand, own.astype(jnp.int32))

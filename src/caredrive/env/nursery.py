@@ -150,7 +150,7 @@ class Nursery:
 
         state = state.replace(t=state.t + 1)
         state = act.move(state, actions, params)
-        state = act.pick_up(state, actions, child_of)
+        state = act.pick_up(state, actions, child_of, params)
         state = act.put_down(state, actions)
         state = act.feed(state, actions, params, child_of)
         state = act.scare(state, actions, params)

@@ -18,6 +18,8 @@ REGISTRY: dict[str, tuple[dict, dict]] = {
                     {"n_hazards": 2, "n_food": 3, "layout": C.LAYOUT_OPEN}),
     "Nursery-Solo-11x11": ({}, {"births_per_life": 0, "reward_mode": C.REWARD_SELF}),
     "Nursery-Unlabeled-11x11": ({}, {"label_own_baby": False}),
+    # memory's test: no carrying, so her baby is often out of view, and it looks like the other family's
+    "Nursery-Unlabeled-NoCarry-11x11": ({}, {"label_own_baby": False, "carry_babies": False}),
     "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),
     "Nursery-Chain-11x11": ({"generations": 3}, {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
                                                  "max_steps": 320, "self_feed_age": 48}),
