@@ -476,6 +476,16 @@ def test_a_hungry_baby_cries_and_a_fed_one_does_not(energy, cries):
         assert int(s1.log.cry_ticks[1]) == 1
 
 
+@pytest.mark.parametrize("with_direction", [True, False])
+def test_the_cry_says_where_only_when_the_world_allows(with_direction):
+    p = params_like(E1, cry_hunger=0.3, cry_direction=with_direction)
+    s = build_state(E1, ROOM, {0: dict(pos=(1, 1)), 1: dict(pos=(3, 3), energy=0.1)})
+    obs, *_ = one(E1, s, [C.STAY, C.STAY], p)
+    d = [float(obs.body[0, C.BODY_FEATURES.index(f)]) for f in ("cry_dy", "cry_dx")]
+    assert float(obs.body[0, CRY]) == 1.0  # she hears it either way
+    assert d == ([1.0, 1.0] if with_direction else [0.0, 0.0])
+
+
 def test_feeding_stops_the_cry():
     p = params_like(E1, cry_hunger=0.3)
     s = build_state(

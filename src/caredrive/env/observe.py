@@ -133,7 +133,7 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
     labelled_src = jnp.where(twin_nearer, adoptee, child)
     src = jnp.where(params.label_own_baby, labelled_src, nearest)
     heard = jnp.where(params.label_own_baby, own_cry | twin_cry, crying.any(axis=1))
-    direction = jnp.sign(ag.pos[src] - ag.pos) * heard[:, None]
+    direction = jnp.sign(ag.pos[src] - ag.pos) * (heard & params.cry_direction)[:, None]
     child_born = (child_of >= 0) & (ag.births[child] > 0)
     body = jnp.stack(
         [

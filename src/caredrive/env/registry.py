@@ -20,6 +20,9 @@ REGISTRY: dict[str, tuple[dict, dict]] = {
     "Nursery-Unlabeled-11x11": ({}, {"label_own_baby": False}),
     # memory's test: no carrying, so her baby is often out of view, and it looks like the other family's
     "Nursery-Unlabeled-NoCarry-11x11": ({}, {"label_own_baby": False, "carry_babies": False}),
+    # ... and a cry without a direction: where she left her baby is known only to her memory
+    "Nursery-Unlabeled-NoCarry-Quiet-11x11": ({}, {"label_own_baby": False, "carry_babies": False,
+                                                   "cry_direction": False}),
     "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),
     "Nursery-Chain-11x11": ({"generations": 3}, {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
                                                  "max_steps": 320, "self_feed_age": 48}),
