@@ -113,8 +113,8 @@ class EnvParams:
     food_regrow: float = 0.08  # chance per tick that an eaten food item regrows somewhere
     # --- observation and reward ---
     label_own_baby: bool = True  # False: all babies look alike, the mother must track hers
-    cry_direction: bool = True  # False: she hears that a baby cries, not where (finding it takes memory)
-    carry_babies: bool = True  # False: babies cannot be picked up; she must leave hers to forage, then find it
+    cry_direction: bool = True  # False: she hears that a baby cries, not where (sight or memory must find it)
+    carry_babies: bool = True  # False: babies cannot be picked up (no carrying, no "cryosleep" route)
     reward_mode: int = C.REWARD_BABY
     reward_mix: float = 0.5  # weight of self-survival in reward mode "mixed"
     # --- held-out battery knobs (the defaults are the training world; see eval/battery.py) ---

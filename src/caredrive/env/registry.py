@@ -18,9 +18,10 @@ REGISTRY: dict[str, tuple[dict, dict]] = {
                     {"n_hazards": 2, "n_food": 3, "layout": C.LAYOUT_OPEN}),
     "Nursery-Solo-11x11": ({}, {"births_per_life": 0, "reward_mode": C.REWARD_SELF}),
     "Nursery-Unlabeled-11x11": ({}, {"label_own_baby": False}),
-    # memory's test: no carrying, so her baby is often out of view, and it looks like the other family's
+    # a candidate for memory's test: no carrying (no "cryosleep" route), and her baby looks like the other
+    # family's. Measured: trained mothers just stay beside their baby, so memory did not matter here
     "Nursery-Unlabeled-NoCarry-11x11": ({}, {"label_own_baby": False, "carry_babies": False}),
-    # ... and a cry without a direction: where she left her baby is known only to her memory
+    # ... and a cry without a direction: the cry says a baby needs her, not where
     "Nursery-Unlabeled-NoCarry-Quiet-11x11": ({}, {"label_own_baby": False, "carry_babies": False,
                                                    "cry_direction": False}),
     "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),

@@ -1,4 +1,5 @@
-"""Wrappers. `AutoReset` starts a new episode when one ends and keeps the final observation.
+"""Wrappers. `AutoReset` starts a new episode when one ends and keeps the final observation;
+`VecAutoReset` does the same for a whole batch of worlds with cheap shared resets (what training uses).
 
 gymnax-style auto-reset loses the last observation of an episode (needed to bootstrap a value at a
 time-limit truncation); here it is kept in `info["final_obs"]`, and `terminated` / `truncated` stay
@@ -17,10 +18,12 @@ def _materialised(fn, guard: jax.Array):
     """`fn()`, computed inside a `lax.cond` so that its outputs are materialised arrays.
 
     Why: XLA:CPU otherwise fuses the tail of the step's mechanics into every consumer (each state
-    field's auto-reset select, the caller's reductions), recomputing it per field: ~20% of a batched
-    step. A conditional is a fusion boundary XLA keeps (unlike `optimization_barrier`). `guard` must be an
-    invariant that is always true at run time (time is never negative); the other branch, never taken,
-    returns zeros and is cheap, so XLA cannot turn the cond back into a select of two computed branches.
+    field's auto-reset select, the caller's reductions), recomputing it per field (this cond alone: 1.14x
+    on 4096 worlds, same-process A/B). A conditional is a fusion boundary XLA keeps (unlike
+    `optimization_barrier`). `guard` must be an invariant that is always true at run time (time is never
+    negative); the other branch, never taken, returns zeros and is cheap, so XLA cannot turn the cond
+    back into a select of two computed branches. Under a `vmap` whose axis batches the guard (seeds in
+    training) JAX itself turns the cond into a select: still exact, no gain.
     """
     shapes = jax.eval_shape(fn)
     return jax.lax.cond(guard, fn, lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
