@@ -7,6 +7,7 @@ XLand-MiniGrid has one agent) and the ratio ours/theirs at each batch size.
 
     python benchmarks/env_throughput.py            # batch sizes 1, 256, 4096
     python benchmarks/env_throughput.py --quick    # small smoke run (CI)
+    python benchmarks/env_throughput.py --devices 2   # each batch split over 2 CPU devices, every env alike
 Ends with one JSON line of the headline figures.
 """
 
@@ -21,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import caredrive
+from caredrive.devices import use_cpu_cores
 from caredrive.env.wrappers import AutoReset, VecAutoReset
 
 
@@ -85,6 +87,12 @@ def xminigrid_runner(name: str, batch: int, steps: int):
     return jax.jit(run), 1
 
 
+def _split_over(fn, devices: int):
+    """`fn(key)` on one slice of the batch per device (pmap): same program, `devices` keys."""
+    mapped = jax.pmap(fn)
+    return lambda key: mapped(jax.random.split(key, devices))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 256, 4096])
@@ -92,7 +100,11 @@ def main() -> None:
     ap.add_argument("--peers", nargs="+", default=["MiniGrid-Empty-8x8", "XLand-MiniGrid-R1-9x9"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    ap.add_argument("--devices", type=int, default=1,
+                    help="split each batch over this many CPU devices (pmap), for ours and the peers alike")
     args = ap.parse_args()
+    if args.devices > 1 and not use_cpu_cores(args.devices):
+        raise SystemExit("--devices: JAX started before the device count could be set")
     if args.quick:
         args.batches, args.repeats = [1, 64], 1
     steps_for = lambda b: 2000 if b == 1 else max(20, 400_000 // b) if not args.quick else 20
@@ -106,9 +118,12 @@ def main() -> None:
         runs += [("peer", p, xminigrid_runner) for p in args.peers]
         # compile everything first, then time in interleaved rounds (ours, theirs, ours, ...), best of
         # `repeats` each: a shared or throttled machine then slows both sides alike, not one side
+        d = args.devices if b % args.devices == 0 else 1  # batch 1 cannot be split
         built = []
         for kind, name, make in runs:
-            fn, agents = make(name, b, steps_for(b))
+            fn, agents = make(name, b // d, steps_for(b))
+            if d > 1:  # one slice of the batch per device, the same program on each
+                fn = _split_over(fn, d)
             jax.block_until_ready(fn(jax.random.key(0)))
             built.append((kind, name, fn, agents))
         best = [float("inf")] * len(built)
@@ -119,7 +134,8 @@ def main() -> None:
                 best[i] = min(best[i], time.perf_counter() - t0)
         for (kind, name, _, agents), secs in zip(built, best, strict=True):
             ws = b * steps_for(b) / secs
-            rows.append({"env": name, "kind": kind, "batch": b, "world_steps_s": ws, "agent_steps_s": ws * agents})
+            rows.append({"env": name, "kind": kind, "batch": b, "devices": d, "world_steps_s": ws,
+                         "agent_steps_s": ws * agents})
             label = name + (" (per-world reset)" if "per-world" in kind else "")
             print(f"{label:42s} batch {b:5d}  world-steps/s {ws:12,.0f}  agent-steps/s {ws * agents:12,.0f}", flush=True)
 

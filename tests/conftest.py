@@ -17,6 +17,9 @@ import os
 import jax
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# one CPU device, whatever the machine: the CLI's own call (caredrive.devices) then finds JAX set up and
+# leaves it; the sharded-seeds path is tested in a fresh process (test_devices.py)
+jax.config.update("jax_num_cpu_devices", 1)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

@@ -30,7 +30,7 @@ def move(state: EnvState, actions: jax.Array, params) -> EnvState:
     ag = state.agents
     is_baby = ag.role == C.BABY
     may = ag.alive & (ag.carried_by < 0) & (~is_baby | (state.t % baby_move_period(ag.age, params) == 0))
-    delta = MOVES[actions] * may[:, None]
+    delta = jnp.asarray(MOVES)[actions] * may[:, None]
     target = ag.pos + delta
     kind = at(state.terrain, target)
     pos = jnp.where((kind == C.WALL)[:, None], ag.pos, target)

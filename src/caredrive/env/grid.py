@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from caredrive.env import constants as C
 
-MOVES = jnp.asarray(C.MOVES, jnp.int32)  # [NUM_ACTIONS, 2]
-NEIGHBOURS = jnp.asarray(C.NEIGHBOURS, jnp.int32)  # [4, 2]
+# numpy, not jnp: a jnp array made at import would start JAX's backends before the CLI can fix the
+# number of CPU devices (caredrive.devices)
+MOVES = np.asarray(C.MOVES, np.int32)  # [NUM_ACTIONS, 2]
+NEIGHBOURS = np.asarray(C.NEIGHBOURS, np.int32)  # [4, 2]
 
 
 def manhattan(a: jax.Array, b: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from caredrive.agents.networks import ActorCritic
+from caredrive.devices import gather, spread
 from caredrive.env import constants as C
 from caredrive.env.nursery import Nursery
 from caredrive.env.registry import make
@@ -186,6 +187,7 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
         if restored is not None and p == start_phase:
             rs, _ = checkpoint.restore(restored, rs)
             first, restored = start_chunk, None
+        rs = spread(rs, cfg.seeds)  # seeds side by side on every CPU core (caredrive.devices)
         for c in range(first, n_chunks):
             t_chunk = time.perf_counter()
             rs, metrics = run_chunk(rs, k)
@@ -199,6 +201,7 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
                     {"phase": p, "chunk": c, "updates": done_updates,
                      "wall_time": wall_before + time.perf_counter() - t0},
                 )
+        rs = gather(rs, cfg.seeds)
         weights = tuple(ts.params for ts in rs.train_state)
         frozen = brain.frozen_after(p, rs)
     if bar is not None:
