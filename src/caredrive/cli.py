@@ -6,6 +6,7 @@
     caredrive train [--preset small]      train mothers over seeds; do they care?
     caredrive eval RUN                    every seed and baseline on the training world and the held-out battery
     caredrive report RUN                  one self-contained RUN/report.html
+    caredrive compare RUN_A RUN_B         two runs seed by seed (e.g. GRU vs feed-forward): permutation test
     caredrive run [--preset small]        train -> eval -> report, and a verdict table (the main command)
 """
 
@@ -110,7 +111,7 @@ def _train(args, extra, eval_episodes: int) -> Path:
 
     if eval_episodes <= 0:
         run.write_json("summary.json", {"world": cfg.world, "wall_time_s": trained.wall_time,
-                                        "timesteps_per_seed": trained.timesteps})
+                                        "timesteps_per_seed": trained.timesteps, "devices": jax.device_count()})
         return run.path
     print(f"evaluating {cfg.seeds} seeds x {eval_episodes} episodes against the baselines ...", flush=True)
     key = jax.random.key(cfg.seed + 1_000_003)  # evaluation worlds differ from training worlds
@@ -119,6 +120,7 @@ def _train(args, extra, eval_episodes: int) -> Path:
     summary = {
         "world": cfg.world, "preset": args.preset if not args.resume else "resumed",
         "wall_time_s": trained.wall_time, "timesteps_per_seed": trained.timesteps,
+        "devices": jax.device_count(),  # results are reproducible for a given count (caredrive.devices)
         "eval_episodes": eval_episodes, "baselines": base, "seeds": per_seed,
         "caring_seeds": sum(r["cares"] for r in per_seed),
     }
@@ -178,6 +180,31 @@ def cmd_run(args, extra) -> int:
     return 0
 
 
+def cmd_compare(args, extra) -> int:
+    import numpy as np
+
+    from caredrive.eval.compare import permutation_test, seed_lifetimes
+
+    if extra:
+        raise ConfigError(f"compare takes two run directories and --json, not {' '.join(extra)}.")
+    world_a, a = seed_lifetimes(args.run_a)
+    world_b, b = seed_lifetimes(args.run_b)
+    res = permutation_test(a, b)
+    if args.json:
+        print(json.dumps({"a": str(args.run_a), "b": str(args.run_b), "world_a": world_a, "world_b": world_b,
+                          "seeds_a": a, "seeds_b": b, **res}))
+        return 0
+    if world_a != world_b:
+        print(f"note: the runs trained on different worlds ({world_a} vs {world_b})")
+    for name, run, xs in (("A", args.run_a, a), ("B", args.run_b, b)):
+        print(f"{name} {run}: mean baby lifetime {np.mean(xs):6.1f} over {len(xs)} seeds  "
+              f"[{', '.join(f'{x:.1f}' for x in xs)}]")
+    kind = "exact" if res["exact"] else "sampled"
+    print(f"A - B = {res['difference']:+.1f} ticks; A wins {res['u_pairs_a_wins']:g} of {res['pairs']} seed pairs; "
+          f"{kind} permutation test over seeds: p(A > B) = {res['p_greater']:.3g}, two-sided p = {res['p_two_sided']:.3g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="caredrive", description="Can gradient descent find an agent that cares?")
     sub = p.add_subparsers(dest="command", required=True)
@@ -224,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-gifs", action="store_true")
     sp.set_defaults(fn=cmd_eval)
 
+    sp = sub.add_parser("compare", help="two runs seed by seed: mean baby lifetime, permutation test over seeds")
+    sp.add_argument("run_a", help="a finished run directory (its summary.json)")
+    sp.add_argument("run_b", help="another one")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(fn=cmd_compare)
+
     sp = sub.add_parser("report", help="write RUN/report.html (self-contained)")
     sp.add_argument("run", help="a run directory")
     sp.set_defaults(fn=cmd_report)
@@ -239,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from caredrive.devices import use_cpu_cores
+
+    use_cpu_cores()  # before JAX starts: one device per core, so seeds train side by side
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
