@@ -50,7 +50,16 @@ def test_carried_baby_has_zero_options_and_full_boxed_share(env):
         tr = track(tr, state, jnp.asarray([0, 1, 0, 1]))
     assert float(tr.options_sum[2]) == 0.0
     assert int(tr.boxed_ticks[2]) == int(tr.carried_ticks[2]) == int(tr.alive_ticks[2]) == 3
-    assert float(tr.dist_sum[2]) == 0.0 and int(tr.dist_ticks[2]) == 3
+    assert float(tr.dist_sum[2]) == 0.0 and int(tr.dist_ticks[2]) == 3 and int(tr.unseen_ticks[2]) == 0
+
+
+def test_a_baby_beyond_her_view_radius_counts_as_out_of_view(env):
+    host = jnp.asarray([0, 1, 0, 1])
+    # Chebyshev distance 2: inside a 5x5 view (radius 2), outside a 3x3 one (radius 1)
+    state = build_state(env, OPEN, {0: dict(pos=(5, 5)), 2: dict(pos=(7, 6))})
+    assert int(track(init_tracker(4), state, host, view_radius=2).unseen_ticks[2]) == 0
+    tr = track(init_tracker(4), state, host, view_radius=1)
+    assert int(tr.unseen_ticks[2]) == 1 and int(tr.dist_ticks[2]) == 1 and float(tr.dist_sum[2]) == 3.0
 
 
 def test_cry_response_time_counts_ticks_until_she_is_adjacent(env):

@@ -15,7 +15,7 @@ from caredrive.train.load import load_trained
 
 POLICY_KEYS = {
     "mean_lifetime", "lifetime_ci", "survival", "survival_ci", "care_score", "care_ci", "death_causes", "welfare",
-    "options", "carried_share", "boxed_share", "mother_survival", "energy_given", "distance", "feedings",
+    "options", "carried_share", "boxed_share", "mother_survival", "energy_given", "distance", "out_of_view", "feedings",
     "hazard_blocks", "response_time", "predators_repelled", "survival_curve",
 }
 

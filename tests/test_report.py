@@ -40,7 +40,7 @@ def _policy_row(rng, p: str, max_steps: int) -> dict:
         "death_causes": {k: int(v) for k, v in zip(("alive", "starved", "hazard", "predator", "left"),
                                                     rng.integers(0, 20, 5), strict=True)},
         "welfare": 0.6, "options": 7.5, "carried_share": 0.2, "boxed_share": 0.05, "mother_survival": 0.9,
-        "energy_given": 1.5, "distance": 2.0, "feedings": 3.0, "hazard_blocks": 0.5,
+        "energy_given": 1.5, "distance": 2.0, "out_of_view": 0.25, "feedings": 3.0, "hazard_blocks": 0.5,
         "response_time": None if p == "none" else 4.0, "predators_repelled": math.nan, "survival_curve": curve,
     }
 

@@ -47,6 +47,7 @@ def baby_table(final, tr, host: np.ndarray, adopted: np.ndarray, counts_adopted:
         "predators_repelled": log.scares[:, h].astype(np.float64),
         "hazard_blocks": log.hazard_blocks[:, sl].astype(np.float64),
         "distance": np.where(dist_ticks > 0, tr.dist_sum[:, sl] / np.maximum(dist_ticks, 1), np.nan),
+        "out_of_view": np.where(dist_ticks > 0, tr.unseen_ticks[:, sl] / np.maximum(dist_ticks, 1), np.nan),
         "resp_sum": tr.resp_sum[:, sl].astype(np.float64),
         "resp_n": tr.resp_n[:, sl].astype(np.float64),
     }
@@ -108,6 +109,7 @@ def summarise(table: dict, idx: np.ndarray, max_steps: int) -> dict:
         "care_score": None, "care_ci": None, "death_causes": causes,
     }
     for key in ("welfare", "options", "carried_share", "boxed_share", "mother_survival", "energy_given", "distance",
+                "out_of_view",
                 "feedings", "hazard_blocks"):
         out[key] = _ratio(*_pooled(table[key], m))
     out["response_time"] = float((table["resp_sum"] * m).sum() / resp_n) if resp_n > 0 else None

@@ -175,10 +175,12 @@ def section_survival(ev: dict | None, run: Path) -> str:
                      fmt(r.get("options"), 1), fmt(r.get("carried_share"), pct=True),
                      fmt(r.get("boxed_share"), pct=True), fmt(r.get("feedings"), 1), fmt(r.get("hazard_blocks"), 1),
                      fmt(r.get("predators_repelled"), 1), fmt(r.get("response_time"), 1),
-                     fmt(r.get("mother_survival"), pct=True), fmt(r.get("energy_given"))])
+                     fmt(r.get("mother_survival"), pct=True), fmt(r.get("energy_given")),
+                     fmt(r.get("distance"), 1), fmt(r.get("out_of_view"), pct=True)])
     head_row = ["policy", "mean lifetime (ticks)", "95% interval", "survival", "care score", "welfare",
                 "options (cells)", "carried", "boxed in", "feedings", "hazard blocks", "predators repelled",
-                "response to cry (ticks)", "mother survives", "energy given"]
+                "response to cry (ticks)", "mother survives", "energy given", "distance to her (cells)",
+                "out of her view"]
     return (head + img(plots.survival_curves(pols), "baby survival curves per policy")
             + f'<p class="note">Per episode means on {e(train[0].get("name", "train"))}; intervals are bootstrap '
             "95% over episodes.</p>" + table(head_row, rows, set(range(1, len(head_row)))))

@@ -2,7 +2,8 @@
 
 The world's own `EventLog` counts events (feedings, pick-ups, scares, deaths with cause). What needs a
 look at every tick — the baby's energy, its *options* (cells it could reach), whether it is boxed in,
-how far its mother is, how long she takes to answer a cry — is accumulated here, per agent slot, by a
+how far its mother is and whether it is out of her sight, how long she takes to answer a cry — is
+accumulated here, per agent slot, by a
 pure function of the state: `track(tracker, state, host, t)`. Metrics (`eval/metrics.py`) read the
 first-generation baby slots and their hosts (the mother who cares for each: her own, or adopted).
 """
@@ -32,6 +33,7 @@ class Tracker:
     carried_ticks: jax.Array  # [A] int32 alive ticks carried
     dist_sum: jax.Array  # [A] float32 distance to the host, over ticks both are alive
     dist_ticks: jax.Array  # [A] int32
+    unseen_ticks: jax.Array  # [A] int32 of those ticks, outside the host's view (memory's test)
     cry_open: jax.Array  # [A] int32 tick an unanswered cry began, -1 if none
     resp_sum: jax.Array  # [A] int32 ticks from cry onset to the host being adjacent, summed
     resp_n: jax.Array  # [A] int32 cries answered
@@ -40,7 +42,7 @@ class Tracker:
 
 def init_tracker(a: int) -> Tracker:
     zi, zf = jnp.zeros((a,), jnp.int32), jnp.zeros((a,), jnp.float32)
-    return Tracker(zi, zf, zf, zi, zi, zf, zi, jnp.full((a,), -1, jnp.int32), zi, zi, jnp.zeros((a,), bool))
+    return Tracker(zi, zf, zf, zi, zi, zf, zi, zi, jnp.full((a,), -1, jnp.int32), zi, zi, jnp.zeros((a,), bool))
 
 
 def options(terrain: jax.Array, pos: jax.Array, carried: jax.Array, k: int = OPTIONS_K) -> jax.Array:
@@ -57,8 +59,9 @@ def options(terrain: jax.Array, pos: jax.Array, carried: jax.Array, k: int = OPT
     return jnp.where(carried, 0, reach.sum((1, 2)) - 1).astype(jnp.int32)
 
 
-def track(tr: Tracker, state: EnvState, host: jax.Array) -> Tracker:
-    """Add one tick (the state after it) to the tracker. `host` [A]: who cares for each slot."""
+def track(tr: Tracker, state: EnvState, host: jax.Array, view_radius: int = 2) -> Tracker:
+    """Add one tick (the state after it) to the tracker. `host` [A]: who cares for each slot;
+    `view_radius`: half the side of the host's view (out of it, only memory says where the baby is)."""
     ag = state.agents
     alive = ag.alive
     carried = ag.carried_by >= 0
@@ -66,6 +69,7 @@ def track(tr: Tracker, state: EnvState, host: jax.Array) -> Tracker:
     boxed = carried | (opts <= BOXED_MAX)
     with_host = alive & ag.alive[host] & (host != jnp.arange(alive.shape[0]))
     d = jnp.abs(ag.pos - ag.pos[host]).sum(-1)
+    unseen = with_host & (jnp.abs(ag.pos - ag.pos[host]).max(-1) > view_radius)
     onset = ag.cry & ~tr.prev_cry
     opened = jnp.where(onset & (tr.cry_open < 0) & alive, state.t, tr.cry_open)
     answered = (opened >= 0) & with_host & (d <= 1)
@@ -77,6 +81,7 @@ def track(tr: Tracker, state: EnvState, host: jax.Array) -> Tracker:
         carried_ticks=tr.carried_ticks + (alive & carried),
         dist_sum=tr.dist_sum + jnp.where(with_host, d, 0).astype(jnp.float32),
         dist_ticks=tr.dist_ticks + with_host,
+        unseen_ticks=tr.unseen_ticks + unseen,
         cry_open=jnp.where(answered | ~alive, -1, opened),
         resp_sum=tr.resp_sum + jnp.where(answered, state.t - opened, 0),
         resp_n=tr.resp_n + answered,
@@ -88,7 +93,8 @@ def _episode(env: Nursery, policy, params, key: jax.Array, steps: int, keep_stat
     """One episode as `rollout.play_episode` plays it (same key use), with the tracker folded in."""
     host, _ = birth_host(params, jnp.asarray(env.parent_of))
     first, final, tr, states = play_episode(env, policy, params, key, steps, init_tracker(env.num_agents),
-                                            lambda tr, state: track(tr, state, host), keep_states)
+                                            lambda tr, state: track(tr, state, host, env.config.view_size // 2),
+                                            keep_states)
     return (final, tr, first, states) if keep_states else (final, tr)
 
 
