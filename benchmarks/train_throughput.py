@@ -9,6 +9,7 @@ the ratio says what the sharding buys.
     python benchmarks/train_throughput.py            # seeds 1, 4, 16 at the small preset's size
     python benchmarks/train_throughput.py --quick    # smoke run (CI)
     python benchmarks/train_throughput.py --seeds 4 --ppo.num-envs 256   # any typed training override
+Last, a ceiling: how fast training could go if the network's matmuls were all it did (`matmul_ceiling`).
 Ends with one JSON line of the headline figures.
 """
 
@@ -92,6 +93,49 @@ def measure(seeds: int, updates: int, preset: str, overrides: list[str]) -> dict
     }
 
 
+def matmul_ceiling(preset: str, overrides: list[str], reps: int = 200) -> dict:
+    """The most training could do if the network's matmuls were all it did.
+
+    FLOPs per env step are counted from the network's weight shapes: every kernel [in, out] is 2*in*out
+    per learner per pass; a world has `learners` learning agents; the rollout makes 2 passes (the action,
+    and the value of the final observation at a time limit) and each update epoch ~3 (forward, and a
+    backward of about twice its cost). The machine's rate is measured on a scan of matmuls of those very
+    shapes at the rollout's batch (`num_envs x learners` rows), one copy per device, all devices at once.
+    """
+    cfg = build_config(preset, overrides)
+    world = build_world(cfg)
+    mask, roles = learners(world, cfg)
+    wp = phase_params(world, cfg.phases[-1])
+    ppo = dataclasses.replace(cfg.ppo, total_timesteps=cfg.ppo.num_envs * cfg.ppo.num_steps)
+    trainer = make_train(ppo, training_env(world, cfg), wp, learner_mask=mask, roles=roles, num_roles=2)
+    params = jax.eval_shape(lambda k: trainer.init(k, None, wp), jax.random.key(0)).train_state[0].params
+    kernels = [x.shape for x in jax.tree_util.tree_leaves(params) if x.ndim == 2]
+    n_learn, rows = int(mask.sum()), cfg.ppo.num_envs * int(mask.sum())
+    passes = 2 + 3 * cfg.ppo.update_epochs
+    n_dev = len(jax.devices())
+    secs_per_step = 0.0
+    for n_in, n_out in kernels:
+        w1 = jnp.full((n_in, n_out), 0.01, jnp.float32)
+        w2 = jnp.full((n_out, n_in), 0.01, jnp.float32)
+
+        def loop(x, w1=w1, w2=w2):  # x -> x @ w1 @ w2, reps times: 2 matmuls of this kernel's size each
+            return jax.lax.scan(lambda c, _: (jnp.tanh(c @ w1) @ w2, None), x, None, length=reps)[0].sum()
+
+        f = jax.pmap(loop)
+        x = jnp.ones((n_dev, rows, n_in), jnp.float32)
+        jax.block_until_ready(f(x))
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(x))
+            best = min(best, time.perf_counter() - t0)
+        rate = n_dev * reps * 2 * 2 * rows * n_in * n_out / best  # FLOP/s over all devices
+        secs_per_step += 2 * n_in * n_out * n_learn * passes / rate
+    flops = sum(2 * a * b for a, b in kernels) * n_learn * passes
+    return {"flops_per_env_step": flops, "gflops_s": round(flops / secs_per_step / 1e9, 1),
+            "ceiling_env_steps_per_s": round(1 / secs_per_step)}
+
+
 def main() -> None:
     use_cpu_cores()  # before JAX starts, as the CLI does
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,8 +153,13 @@ def main() -> None:
         print(f"seeds {s:3d}: {r['env_steps_per_s']:>10,} env steps/s of training on {r['devices']} device(s)  "
               f"(one device: {r['one_device_env_steps_per_s']:,}, {r['sharding_gain']}x; env share "
               f"{r['env_share']:.0%}, compile {r['compile_s']} s)", flush=True)
+    ceiling = matmul_ceiling(args.preset, overrides, reps=20 if args.quick else 200)
+    print(f"matmuls alone: {ceiling['flops_per_env_step'] / 1e6:.2f} MFLOP per env step (counted from the weight "
+          f"shapes) at {ceiling['gflops_s']} GFLOP/s (measured, all devices) -> at most "
+          f"{ceiling['ceiling_env_steps_per_s']:,} env steps/s of training", flush=True)
     print(json.dumps({"benchmark": "train_throughput", "preset": args.preset, "cpu_count": os.cpu_count(),
-                      "backend": jax.default_backend(), "overrides": overrides, "rows": rows}))
+                      "backend": jax.default_backend(), "overrides": overrides, "rows": rows,
+                      "matmul_ceiling": ceiling}))
 
 
 if __name__ == "__main__":
