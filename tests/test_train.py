@@ -60,6 +60,22 @@ def test_gru_reset_zeroes_memory_before_the_flagged_observation():
         np.testing.assert_allclose(np.asarray(lt[0]), np.asarray(logits[t]), rtol=1e-5, atol=1e-6)
 
 
+def test_memoryless_gru_has_the_same_weights_but_forgets_every_step():
+    """Memory's control (`ppo.memory=False`): each output depends on that step's observation alone."""
+    obs = jax.random.normal(jax.random.key(0), (4, 2, 5))
+    reset = jnp.zeros((4, 2), bool)
+    stale = initial_carry(2, 8) + 1.0
+    forgetful, normal = ActorCritic(num_actions=3, hidden=8, memory=False), ActorCritic(num_actions=3, hidden=8)
+    params = normal.init(jax.random.key(1), stale, obs, reset)
+    assert jax.tree.structure(forgetful.init(jax.random.key(1), stale, obs, reset)) == jax.tree.structure(params)
+    _, logits, _ = forgetful.apply(params, stale, obs, reset)
+    for t in range(4):
+        _, fresh, _ = normal.apply(params, initial_carry(2, 8), obs[t : t + 1], reset[t : t + 1])
+        np.testing.assert_allclose(np.asarray(logits[t]), np.asarray(fresh[0]), rtol=1e-5, atol=1e-6)
+    _, remembering, _ = normal.apply(params, stale, obs, reset)
+    assert not np.allclose(np.asarray(remembering[3]), np.asarray(logits[3]))
+
+
 def _tiny(**over) -> TrainConfig:
     return dataclasses.replace(PRESETS["tiny"], **over)
 

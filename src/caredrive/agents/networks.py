@@ -103,16 +103,20 @@ class ActorCritic(nn.Module):
     `__call__(carry [B,H], obs (leaves [T,B,...]), reset [T,B] bool, role [T,B] int | None)`
     returns `(carry [B,H], logits [T,B,num_actions], value [T,B])`. With `recurrent=False` the GRU is
     replaced by a Dense layer of the same width and the carry passes through untouched, so trainer
-    code is identical for both variants.
+    code is identical for both variants. With `memory=False` the GRU stays (same weights) but its state is
+    wiped before every step: memory's control, which separates remembering from the GRU's extra capacity.
     """
 
     num_actions: int
     hidden: int = 128
     recurrent: bool = True
     num_roles: int = 0
+    memory: bool = True
 
     @nn.compact
     def __call__(self, carry, obs, reset, role=None):
+        if not self.memory:
+            reset = jnp.ones_like(reset)
         x = flatten_obs(obs, lead=2)
         if self.num_roles > 0:
             if role is None:

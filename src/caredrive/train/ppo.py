@@ -52,6 +52,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     hidden: int = 128
     recurrent: bool = True
+    memory: bool = True  # False: the GRU's state is wiped every step (memory's control; same weights)
     anneal_lr: bool = True
     reward_scale: float = 1.0  # rewards are multiplied by this for learning (metrics stay unscaled)
     bootstrap_truncated: bool = True  # use info['final_obs'] at time-limit ends (if the env gives it)
@@ -204,7 +205,8 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
         G.append(_Group(idx, len(idx), n_batch, role_b, len(idx) == n_agents, prefix))  # role_b: [N], e * L + l
     if len({g.prefix for g in G}) != len(G):
         raise ValueError("learner groups need distinct names (the main group's is empty)")
-    net = ActorCritic(num_actions=int(env.num_actions), hidden=cfg.hidden, recurrent=cfg.recurrent, num_roles=n_roles)
+    net = ActorCritic(num_actions=int(env.num_actions), hidden=cfg.hidden, recurrent=cfg.recurrent, num_roles=n_roles,
+                      memory=cfg.memory)
 
     n_opt_steps = cfg.num_updates * cfg.update_epochs * cfg.num_minibatches
     lr = optax.linear_schedule(cfg.lr, 0.0, n_opt_steps) if cfg.anneal_lr else cfg.lr

@@ -61,7 +61,8 @@ def training_env(world, cfg: TrainConfig):
 
 def network(world: Nursery, cfg: TrainConfig) -> ActorCritic:
     """The module every network of a run has (mothers', babies', the frozen copy): one shape."""
-    return ActorCritic(num_actions=world.num_actions, hidden=cfg.ppo.hidden, recurrent=cfg.ppo.recurrent, num_roles=2)
+    return ActorCritic(num_actions=world.num_actions, hidden=cfg.ppo.hidden, recurrent=cfg.ppo.recurrent, num_roles=2,
+                       memory=cfg.ppo.memory)
 
 
 def build_trainer(cfg: TrainConfig, world: Nursery, ppo=None):
