@@ -30,14 +30,19 @@ from caredrive.train.ppo import make_train
 from caredrive.train.run import build_world, init_seeds, learners, phase_params, training_env
 
 
-def measure(seeds: int, updates: int, preset: str, overrides: list[str]) -> dict:
+def _setup(preset: str, overrides: list[str], seeds: int, updates: int):
+    """The birth phase's trainer as `caredrive train` builds it: (cfg, world, env, world params, trainer, mask)."""
     cfg = dataclasses.replace(build_config(preset, overrides), seeds=seeds)
     world = build_world(cfg)
     env = training_env(world, cfg)
     mask, roles = learners(world, cfg)
     wp = phase_params(world, cfg.phases[-1])
     ppo = dataclasses.replace(cfg.ppo, total_timesteps=updates * cfg.ppo.num_envs * cfg.ppo.num_steps)
-    trainer = make_train(ppo, env, wp, learner_mask=mask, roles=roles, num_roles=2)
+    return cfg, world, env, wp, make_train(ppo, env, wp, learner_mask=mask, roles=roles, num_roles=2), mask
+
+
+def measure(seeds: int, updates: int, preset: str, overrides: list[str]) -> dict:
+    cfg, world, env, wp, trainer, _ = _setup(preset, overrides, seeds, updates)
     keys = jax.random.split(jax.random.key(0), seeds)
     rs = init_seeds(trainer, keys, None, wp)
     chunk = jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda x, _: trainer.update(x), r, None, length=updates)))
@@ -102,12 +107,7 @@ def matmul_ceiling(preset: str, overrides: list[str], reps: int = 200) -> dict:
     backward of about twice its cost). The machine's rate is measured on a scan of matmuls of those very
     shapes at the rollout's batch (`num_envs x learners` rows), one copy per device, all devices at once.
     """
-    cfg = build_config(preset, overrides)
-    world = build_world(cfg)
-    mask, roles = learners(world, cfg)
-    wp = phase_params(world, cfg.phases[-1])
-    ppo = dataclasses.replace(cfg.ppo, total_timesteps=cfg.ppo.num_envs * cfg.ppo.num_steps)
-    trainer = make_train(ppo, training_env(world, cfg), wp, learner_mask=mask, roles=roles, num_roles=2)
+    cfg, _, _, wp, trainer, mask = _setup(preset, overrides, 1, 1)
     params = jax.eval_shape(lambda k: trainer.init(k, None, wp), jax.random.key(0)).train_state[0].params
     kernels = [x.shape for x in jax.tree_util.tree_leaves(params) if x.ndim == 2]
     n_learn, rows = int(mask.sum()), cfg.ppo.num_envs * int(mask.sum())

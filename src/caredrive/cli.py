@@ -181,8 +181,6 @@ def cmd_run(args, extra) -> int:
 
 
 def cmd_compare(args, extra) -> int:
-    import numpy as np
-
     from caredrive.eval.compare import permutation_test, seed_lifetimes
 
     if extra:
@@ -196,8 +194,8 @@ def cmd_compare(args, extra) -> int:
         return 0
     if world_a != world_b:
         print(f"note: the runs trained on different worlds ({world_a} vs {world_b})")
-    for name, run, xs in (("A", args.run_a, a), ("B", args.run_b, b)):
-        print(f"{name} {run}: mean baby lifetime {np.mean(xs):6.1f} over {len(xs)} seeds  "
+    for name, run, xs, mean in (("A", args.run_a, a, res["mean_a"]), ("B", args.run_b, b, res["mean_b"])):
+        print(f"{name} {run}: mean baby lifetime {mean:6.1f} over {len(xs)} seeds  "
               f"[{', '.join(f'{x:.1f}' for x in xs)}]")
     kind = "exact" if res["exact"] else "sampled"
     print(f"A - B = {res['difference']:+.1f} ticks; A wins {res['u_pairs_a_wins']:g} of {res['pairs']} seed pairs; "

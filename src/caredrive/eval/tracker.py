@@ -68,8 +68,9 @@ def track(tr: Tracker, state: EnvState, host: jax.Array, view_radius: int = 2) -
     opts = options(state.terrain, ag.pos, carried)
     boxed = carried | (opts <= BOXED_MAX)
     with_host = alive & ag.alive[host] & (host != jnp.arange(alive.shape[0]))
-    d = jnp.abs(ag.pos - ag.pos[host]).sum(-1)
-    unseen = with_host & (jnp.abs(ag.pos - ag.pos[host]).max(-1) > view_radius)
+    gap = jnp.abs(ag.pos - ag.pos[host])  # [A, 2]
+    d = gap.sum(-1)
+    unseen = with_host & (gap.max(-1) > view_radius)
     onset = ag.cry & ~tr.prev_cry
     opened = jnp.where(onset & (tr.cry_open < 0) & alive, state.t, tr.cry_open)
     answered = (opened >= 0) & with_host & (d <= 1)
