@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 import caredrive
 from caredrive.devices import use_cpu_cores
+from caredrive.env import fusion
 from caredrive.env.wrappers import AutoReset, VecAutoReset
 
 
@@ -100,6 +101,8 @@ def main() -> None:
     ap.add_argument("--peers", nargs="+", default=["MiniGrid-Empty-8x8", "XLand-MiniGrid-R1-9x9"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    ap.add_argument("--fusion-barriers", choices=("auto", "on", "off"), default="auto",
+                    help="caredrive.env.fusion barriers: auto = on for the CPU backend only")
     ap.add_argument("--devices", type=int, default=1,
                     help="split each batch over this many CPU devices (pmap), for ours and the peers alike")
     args = ap.parse_args()
@@ -107,6 +110,7 @@ def main() -> None:
         raise SystemExit("--devices: JAX started before the device count could be set")
     if args.quick:
         args.batches, args.repeats = [1, 64], 1
+    fusion.ENABLED = {"auto": None, "on": True, "off": False}[args.fusion_barriers]
     steps_for = lambda b: 2000 if b == 1 else max(20, 400_000 // b) if not args.quick else 20
 
     rows = []
@@ -154,6 +158,7 @@ def main() -> None:
         "benchmark": "env_throughput",
         "cpu_count": os.cpu_count(),
         "backend": jax.default_backend(),
+        "fusion_barriers": fusion.active(),
         "rows": [{k: (round(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
         "ratios": ratios,
     }

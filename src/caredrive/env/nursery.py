@@ -2,7 +2,8 @@
 
 `Nursery` is the raw world (no auto-reset: a finished world keeps stepping, dead stay dead, which is
 what evaluation rollouts want). Wrap it in `wrappers.AutoReset` for training. The step is a readable
-chain of one-mechanic functions from `actions`, `predators` and `body`.
+chain of one-mechanic functions from `actions`, `predators` and `body`, with `fusion.barrier`s between
+groups of them (they change no value, only what XLA:CPU stores).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from caredrive.env import actions as act
 from caredrive.env import body, layout
 from caredrive.env import constants as C
 from caredrive.env.brains import BRAINS
+from caredrive.env.fusion import barrier
 from caredrive.env.observe import Obs, observe
 from caredrive.env.params import EnvConfig, EnvParams, coerce_params, validate_params
 from caredrive.env.predators import step_predators
 from caredrive.env.reward import rewards, terminated
+from caredrive.env.rng import uniform
 from caredrive.env.state import Agents, EnvState, EventLog, Food, Predators
 from caredrive.errors import ConfigError
 
@@ -77,6 +80,8 @@ class Nursery:
         params = self._default_params if params is None else params
         cfg = self.config
         n, f, a = cfg.grid_size, cfg.n_families, cfg.num_agents
+        # jax's own draw here: its loop stores the numbers once for the many mechanics that read them (the
+        # fusable `uniform` measured slower in a per-world auto-reset, which recomputed it per reader)
         u = jax.random.uniform(key, (2 * n * n + 5 + a,))
         u_walls, u_place = u[: n * n].reshape(n, n), u[n * n : 2 * n * n]
         u_misc, u_birth = u[2 * n * n : 2 * n * n + 5], u[2 * n * n + 5 :]
@@ -136,32 +141,42 @@ class Nursery:
     def step(self, key: jax.Array, state: EnvState, actions: jax.Array, params: EnvParams | None = None):
         """One tick. Returns (obs, state, reward [A], done, info) with info['terminated'/'truncated']."""
         params = self._default_params if params is None else params
+        state, reward, done, info = self.transition(key, state, actions, params)
+        return self.observe(state, params), state, reward, done, info
+
+    def transition(self, key: jax.Array, state: EnvState, actions: jax.Array, params: EnvParams | None = None):
+        """`step` without the observation: (state, reward [A], done, info). The mechanics run in groups
+        with a `fusion.barrier` after each (and after the actions): XLA:CPU then stores each group's
+        result once instead of recomputing the chain of mechanics inside every later fusion that reads it."""
+        params = self._default_params if params is None else params
         actions = self._check_actions(actions)
         # one draw of uniforms per tick feeds every random mechanic (a threefry call per draw is costly)
         a, npred, nf = self.num_agents, self.config.max_predators, self.config.max_food
-        u = jax.random.uniform(key, (a + 7 * npred + 3 * nf,))
+        u = uniform(key, (a + 7 * npred + 3 * nf,))
         u_death, u_pred, u_food = u[:a], u[a : a + 7 * npred].reshape(npred, 7), u[a + 7 * npred :].reshape(nf, 3)
         child_of, parent_of = jnp.asarray(self.child_of), jnp.asarray(self.parent_of)
         if self.baby_brain is not None:
             obs = self.observe(state, params) if self.baby_brain.needs_obs else None
             baby = state.agents.role == C.BABY
             actions = jnp.where(baby, self.baby_brain(jax.random.fold_in(key, 1), obs, state, params), actions)
+        actions = barrier(actions)
         prev_alive = state.agents.alive
 
         state = state.replace(t=state.t + 1)
-        state = act.move(state, actions, params)
+        state = barrier(act.move(state, actions, params))
         state = act.pick_up(state, actions, child_of, params)
-        state = act.put_down(state, actions)
+        state = barrier(act.put_down(state, actions))
         state = act.feed(state, actions, params, child_of)
         state = act.scare(state, actions, params)
         state = act.eat(state, params)
         state, bitten = step_predators(u_pred, state, params)
+        state = barrier(state)
         state, burnt = body.hazards(state, params)
         state = body.metabolism(state, params)
-        state = body.deaths(state, u_death, params, bitten, burnt)
+        state = barrier(body.deaths(state, u_death, params, bitten, burnt))
         state = body.age_and_cry(state, params, child_of)
         state = body.regrow_food(state, u_food, params)
-        state = body.births(state, params, parent_of)
+        state = barrier(body.births(state, params, parent_of))
 
         reward = rewards(prev_alive, state, params, child_of)
         term = terminated(state, params, child_of, self.config.n_families)
@@ -174,7 +189,7 @@ class Nursery:
             # live training indicator: share of first-generation baby slots alive now (0 before births)
             "baby_alive": state.agents.alive[f : 2 * f].mean(),
         }
-        return self.observe(state, params), state, reward, term | trunc, info
+        return state, reward, term | trunc, info
 
     def observe(self, state: EnvState, params: EnvParams | None = None) -> Obs:
         params = self._default_params if params is None else params

@@ -14,21 +14,6 @@ import jax.numpy as jnp
 from caredrive.env.nursery import Nursery
 
 
-def _materialised(fn, guard: jax.Array):
-    """`fn()`, computed inside a `lax.cond` so that its outputs are materialised arrays.
-
-    Why: XLA:CPU otherwise fuses the tail of the step's mechanics into every consumer (each state
-    field's auto-reset select, the caller's reductions), recomputing it per field (this cond alone: 1.14x
-    on 4096 worlds, same-process A/B). A conditional is a fusion boundary XLA keeps (unlike
-    `optimization_barrier`). `guard` must be an invariant that is always true at run time (time is never
-    negative); the other branch, never taken, returns zeros and is cheap, so XLA cannot turn the cond
-    back into a select of two computed branches. Under a `vmap` whose axis batches the guard (seeds in
-    training) JAX itself turns the cond into a select: still exact, no gain.
-    """
-    shapes = jax.eval_shape(fn)
-    return jax.lax.cond(guard, fn, lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
-
-
 class AutoReset:
     def __init__(self, env: Nursery):
         self.env = env
@@ -78,10 +63,7 @@ class VecAutoReset:
     def step(self, key, state, actions, params=None):
         k_step, k_reset = jax.random.split(key)
         keys = jax.random.split(k_step, self.batch)
-        obs, state, reward, done, info = _materialised(
-            lambda: jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params),
-            guard=(state.t >= 0).all(),
-        )
+        obs, state, reward, done, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)
         obs_re, state_re = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(k_reset, self.n_fresh), params)
         slot = (jnp.cumsum(done) - 1) % self.n_fresh
 
