@@ -9,9 +9,12 @@ keeps (`optimization_barrier` is not one for fusion). Its predicate is a `True` 
 unbatched under any `vmap` (a batched predicate would turn the cond into a select, which is no boundary):
 the barriers hold inside the seed `vmap` of training too. The never-taken branch returns zeros.
 
-Measured (same-process A/B against the tree before, bit-identical trajectories, 4096 worlds on 2 CPU
-cores): the barriers alone ~1.3-1.4x; with the view-window and threefry changes of the same commit
-1.75-1.93x with `VecAutoReset` and 1.85x with a `vmap` of per-world `AutoReset` (benchmarks/README.md).
+The values are the same with or without barriers up to float rounding: in every check (benchmarks/README.md)
+trajectories were bit-identical, but one default training seed in four diverged once over millions of
+ticks (not tracked down; moving fusion borders may change where XLA contracts a multiply and an add into
+one rounding). Measured (same-process A/B against the tree before, 4096 worlds on 2 CPU cores): the
+barriers alone ~1.3-1.4x; with the view-window and threefry changes of the same commit 1.75-1.93x with
+`VecAutoReset` and 1.85x with a `vmap` of per-world `AutoReset` (benchmarks/README.md).
 Only on the CPU backend (decided when the function is traced): on an H100 the same barriers measured
 0.72x at 4096 worlds, so elsewhere `barrier` is the identity.
 """
