@@ -1,5 +1,5 @@
-"""`VecAutoReset` steps a batch with fusion barriers between the mechanics (a speed device): the worlds
-it steps must match the plain `Nursery.step` bit for bit, and finished worlds must restart."""
+"""Batched stepping: `VecAutoReset` must step its worlds exactly as the plain `Nursery.step` does and
+restart finished ones; the fusion barriers inside the step (a speed device) must change no value."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 import caredrive
 from caredrive.env import fusion
+from caredrive.env.policies import POLICIES
 from caredrive.env.wrappers import VecAutoReset
 
 
@@ -43,6 +44,29 @@ def test_vec_auto_reset_matches_the_plain_step(name):
         resets += int((~running).sum())
         state = new
     assert resets >= batch, "the test should see every world end at least once"
+
+
+@pytest.mark.parametrize("name", ["Nursery-11x11", "Nursery-Chain-11x11"])
+def test_fusion_barriers_change_no_value(name, monkeypatch):
+    world = caredrive.make(name)
+    params = world.default_params
+    carer = POLICIES["carer"](world)
+
+    def rollout(key):
+        _, state = world.reset(key, params)
+
+        def tick(s, k):
+            obs, s, reward, done, _ = world.step(k, s, carer(k, None, s, params), params)
+            return s, (obs, s, reward, done)
+
+        return jax.lax.scan(tick, state, jax.random.split(key, 96))[1]
+
+    keys = jax.random.split(jax.random.key(5), 8)
+    runs = []
+    for on in (True, False):
+        monkeypatch.setattr(fusion, "ENABLED", on)
+        runs.append(jax.jit(jax.vmap(rollout))(keys))  # a fresh jit: traced again with barriers on / off
+    _equal(*runs)
 
 
 def test_fusion_barrier_is_the_identity_and_survives_vmap():

@@ -92,8 +92,8 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
         r, constant_values=1 << bits["wall"][0],
     ).astype(jnp.int32).ravel()
     grid = grid.at[(table[:, 0] + r) * m + table[:, 1] + r].add(table[:, 2], mode="drop")
-    # one V x V window per agent: XLA gathers a window per index (~7x cheaper on CPU than V x V
-    # gathered scalars, each with its own index)
+    # one V x V window per agent (one gather index per window, not one per cell: ~1.1x on a whole
+    # batched tick, benchmarks/README.md)
     grid = grid.reshape(m, m)
     code = jax.vmap(lambda p: jax.lax.dynamic_slice(grid, (p[0], p[1]), (v, v)))(pos)  # [A, V, V]
     count = lambda name: (code >> bits[name][0]) & ((1 << bits[name][1]) - 1)

@@ -39,7 +39,7 @@ def _fusable(key: jax.Array) -> bool:
     if not jax.config.jax_threefry_partitionable:
         return False
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return str(jax.random.key_impl(key)) in ("threefry2x32", "fry")
+        return str(jax.random.key_impl(key)) == "threefry2x32"
     return key.dtype == jnp.uint32 and key.shape == (2,)  # a raw (legacy) threefry key
 
 
