@@ -16,15 +16,65 @@ optional role one-hot lets one set of weights serve several kinds of agent (para
 The GRU is written out by hand (PyTorch/cuDNN gate layout) rather than using `nn.GRUCell`: the input
 projection of all T steps is one matmul outside the time scan, leaving a single `[B, H] x [H, 3H]`
 matmul per step inside it, which is what bounds speed on a CPU.
+
+Looking inside (caredrive.interp): every named point of `TAPS` is *sown* into the `"acts"` collection
+(kept only when a caller asks with `mutable=["acts"]`, free otherwise) and can be *edited* by an
+`edit` dict `{tap: UnitEdit(scale, shift)}`: `x -> x * scale + shift` per unit. Zero ablation is
+scale 0, mean ablation scale 0 with the mean as shift, steering scale 1 with a vector as shift,
+patching scale 0 on a group with the other situation's values as shift. The GRU's edit applies to the
+new state inside the time loop, so a lesioned unit stays lesioned in what the network remembers. With
+`edit=None` the computation is exactly the trainer's.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax.linen.initializers import constant
+
+TAPS = ("input", "enc0", "enc1", "gru", "gate_r", "gate_z", "gate_n", "pi0", "v0", "logits", "value")
+EDITABLE = ("input", "enc0", "enc1", "gru", "pi0", "v0", "logits")  # gates are read, the state they make is edited
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class UnitEdit:
+    """`x -> x * scale + shift` at one tap; both broadcast against `[..., units]` (e.g. `[H]`, or `[B, H]`
+    for per-agent patches)."""
+
+    scale: jax.Array
+    shift: jax.Array
+
+    @staticmethod
+    def identity(units: int) -> UnitEdit:
+        return UnitEdit(jnp.ones((units,), jnp.float32), jnp.zeros((units,), jnp.float32))
+
+
+def apply_edit(x: jax.Array, edit: dict | None, name: str) -> jax.Array:
+    if edit is None or name not in edit:
+        return x
+    e = edit[name]
+    return x * e.scale + e.shift
+
+
+def taps(acts: dict) -> dict[str, jax.Array]:
+    """The `"acts"` collection of an `apply(..., mutable=["acts"])` as `{tap: array [T, B, units]}`
+    (flax nests the GRU's taps under its module and keeps each sown value in a tuple)."""
+    out = {}
+
+    def walk(d):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v)
+            elif k.startswith("tap_"):
+                out[k[4:]] = v[0] if isinstance(v, tuple) else v
+
+    walk(dict(acts))
+    return {k: out[k] for k in TAPS if k in out}
 
 
 def orthogonal(scale: float = 1.0):
@@ -73,7 +123,7 @@ class GRU(nn.Module):
     hidden: int
 
     @nn.compact
-    def __call__(self, carry: jax.Array, x: jax.Array, reset: jax.Array):
+    def __call__(self, carry: jax.Array, x: jax.Array, reset: jax.Array, edit: dict | None = None):
         h = self.hidden
         xg = nn.Dense(3 * h, kernel_init=orthogonal(1.0), bias_init=constant(0.0), name="wi")(x)
         wh = self.param("wh", orthogonal(1.0), (h, 3 * h))
@@ -88,13 +138,18 @@ class GRU(nn.Module):
             r = jax.nn.sigmoid(xr + hr)
             z = jax.nn.sigmoid(xz + hz)
             n = jnp.tanh(xn + r * hn)
-            c = (1.0 - z) * n + z * c
-            return c, c
+            c = apply_edit((1.0 - z) * n + z * c, edit, "gru")
+            return c, (c, r, z, n)
 
         if x.shape[0] == 1:  # rollout: no loop at all
-            carry, y = step(carry, (xg[0], reset[0]))
-            return carry, y[None]
-        return jax.lax.scan(step, carry, (xg, reset))
+            carry, ys = step(carry, (xg[0], reset[0]))
+            ys = jax.tree.map(lambda y: y[None], ys)
+        else:
+            carry, ys = jax.lax.scan(step, carry, (xg, reset))
+        if not self.is_initializing():  # init would put the taps among the weights
+            for name, y in zip(("gru", "gate_r", "gate_z", "gate_n"), ys, strict=True):
+                self.sow("acts", f"tap_{name}", y)
+        return carry, ys[0]
 
 
 class ActorCritic(nn.Module):
@@ -113,8 +168,14 @@ class ActorCritic(nn.Module):
     num_roles: int = 0
     memory: bool = True
 
+    def _tap(self, name: str, x: jax.Array, edit: dict | None) -> jax.Array:
+        x = apply_edit(x, edit, name)
+        if not self.is_initializing():  # init would put the taps among the weights
+            self.sow("acts", f"tap_{name}", x)  # prefixed: a sown name may not equal a submodule's
+        return x
+
     @nn.compact
-    def __call__(self, carry, obs, reset, role=None):
+    def __call__(self, carry, obs, reset, role=None, edit: dict | None = None):
         if not self.memory:
             reset = jnp.ones_like(reset)
         x = flatten_obs(obs, lead=2)
@@ -122,17 +183,20 @@ class ActorCritic(nn.Module):
             if role is None:
                 raise ValueError("num_roles > 0 but no role given")
             x = jnp.concatenate([x, jax.nn.one_hot(role, self.num_roles, dtype=jnp.float32)], axis=-1)
+        x = self._tap("input", x, edit)
         dense = lambda n, s, name: nn.Dense(n, kernel_init=orthogonal(s), bias_init=constant(0.0), name=name)
-        x = nn.relu(dense(self.hidden, np.sqrt(2), "enc0")(x))
-        x = nn.relu(dense(self.hidden, np.sqrt(2), "enc1")(x))
+        x = self._tap("enc0", nn.relu(dense(self.hidden, np.sqrt(2), "enc0")(x)), edit)
+        x = self._tap("enc1", nn.relu(dense(self.hidden, np.sqrt(2), "enc1")(x)), edit)
         if self.recurrent:
-            carry, x = GRU(self.hidden, name="gru")(carry, x, reset)
-        else:
-            x = nn.relu(dense(self.hidden, np.sqrt(2), "core")(x))
-        a = nn.tanh(dense(self.hidden, np.sqrt(2), "pi0")(x))
-        logits = dense(self.num_actions, 0.01, "pi1")(a)
-        v = nn.tanh(dense(self.hidden, np.sqrt(2), "v0")(x))
+            carry, x = GRU(self.hidden, name="gru")(carry, x, reset, edit)
+        else:  # the feed-forward core stands where the GRU state would: same tap name
+            x = self._tap("gru", nn.relu(dense(self.hidden, np.sqrt(2), "core")(x)), edit)
+        a = self._tap("pi0", nn.tanh(dense(self.hidden, np.sqrt(2), "pi0")(x)), edit)
+        logits = self._tap("logits", dense(self.num_actions, 0.01, "pi1")(a), edit)
+        v = self._tap("v0", nn.tanh(dense(self.hidden, np.sqrt(2), "v0")(x)), edit)
         value = dense(1, 1.0, "v1")(v)[..., 0]
+        if not self.is_initializing():
+            self.sow("acts", "tap_value", value)
         return carry, logits, value
 
     @staticmethod

@@ -26,13 +26,19 @@ def rollout(env: Nursery, policy: Callable, params, key: jax.Array, n_episodes: 
 
 
 def play_episode(env: Nursery, policy, params, key: jax.Array, steps: int, aux=None, update=None,
-                 keep_states: bool = False):
-    """One episode of exactly `steps` ticks: `(first state, final state, aux, states [T] or None)`.
+                 keep_states: bool = False, record: bool = False):
+    """One episode of exactly `steps` ticks: `(first state, final state, aux, trace)`.
 
     The one place an evaluation episode is played, so every caller uses the key the same way and the
     same key replays the same episode. `aux` is carried through the scan and `update(aux, state)` folds
-    in each new state (per-tick measurements); `keep_states` also returns every state (for GIFs)."""
+    in each new state (per-tick measurements). `trace` is None, or with `keep_states` every state after
+    each tick `[T, ...]` (for GIFs), or with `record` (a network policy with `record`, see
+    `train/policy.py`) a dict of `[T, ...]` arrays aligned tick by tick: `state` (the state the
+    observation was made from: the ground truth), `obs`, `carry` (the memory before the tick), `acts`
+    (every tap of the network) and `actions`. Recording plays the very same episode as not recording."""
     recurrent = hasattr(policy, "init_carry")
+    if record and not hasattr(policy, "record"):
+        raise TypeError("record=True needs a network policy with a `record` method")
     k_reset, k_run = jax.random.split(key)
     obs, state = env.reset(k_reset, params)
     mem = policy.init_carry() if recurrent else jnp.zeros(())
@@ -40,16 +46,24 @@ def play_episode(env: Nursery, policy, params, key: jax.Array, steps: int, aux=N
     def tick(carry, k_t):
         obs, state, mem, aux = carry
         k_pol, k_env = jax.random.split(k_t)
-        if recurrent:
-            actions, mem = policy(k_pol, obs, state, params, mem)
+        acts = None
+        if record:
+            actions, new_mem, acts = policy.record(k_pol, obs, state, params, mem)
+        elif recurrent:
+            actions, new_mem = policy(k_pol, obs, state, params, mem)
         else:
-            actions = policy(k_pol, obs, state, params)
+            actions, new_mem = policy(k_pol, obs, state, params), mem
+        out = None
+        if record:
+            out = {"state": state, "obs": obs, "carry": mem, "acts": acts, "actions": actions}
         obs, state, _, _, _ = env.step(k_env, state, actions, params)
         aux = aux if update is None else update(aux, state)
-        return (obs, state, mem, aux), (state if keep_states else None)
+        if keep_states:
+            out = state
+        return (obs, state, new_mem, aux), out
 
-    (_, final, _, aux), states = jax.lax.scan(tick, (obs, state, mem, aux), jax.random.split(k_run, steps))
-    return state, final, aux, states
+    (_, final, _, aux), trace = jax.lax.scan(tick, (obs, state, mem, aux), jax.random.split(k_run, steps))
+    return state, final, aux, trace
 
 
 def rollout_batch(env: Nursery, policy, params, key: jax.Array, n_episodes: int) -> EnvState:
