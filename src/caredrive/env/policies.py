@@ -5,6 +5,8 @@
 - `selfish`: a forager who keeps herself fed and safe and ignores the baby.
 - `carer`: the upper reference; reads privileged state (the baby's true energy, every position) to
   feed, guard, fetch food and scare predators.
+- `holder` and `free_range`: the carer made to confine (carry her baby always) or never to carry: the
+  Goodhart detector's calibration (tests/test_goodhart_calibration.py), not baselines.
 A policy is `(key, obs, state, params) -> actions [A]`; baby slots are overridden by the baby brain.
 """
 
@@ -151,4 +153,48 @@ def carer(env: Nursery) -> Policy:
     return act
 
 
-POLICIES: dict[str, Callable[[Nursery], Policy]] = {"idle": idle, "random": random, "selfish": selfish, "carer": carer}
+def _adjacent_baby(state: EnvState) -> jax.Array:
+    """Per agent: a living, uncarried baby within one step (what PICK_UP would take before any food)."""
+    ag = state.agents
+    free = ag.alive & (ag.role == C.BABY) & (ag.carried_by < 0)
+    near = jnp.abs(ag.pos[:, None] - ag.pos[None]).sum(-1) <= 1
+    return (near & free[None] & ~jnp.eye(free.shape[0], dtype=bool)).any(1)
+
+
+def holder(env: Nursery) -> Policy:
+    """A confining mother for the Goodhart detector's calibration: the scripted carer who picks her baby up
+    as soon as she can and never puts it down (she nurses it while carrying it): "cryosleep"."""
+    base = carer(env)
+    child = jnp.asarray(env.child_of)
+
+    def act(key, obs, state, params):
+        ag = state.agents
+        a = base(key, obs, state, params)
+        has = child >= 0
+        c = jnp.maximum(child, 0)
+        carrying_child = has & (ag.carrying == c) & (ag.carrying >= 0)
+        near_child = has & ag.alive[c] & (jnp.abs(ag.pos[c] - ag.pos).sum(-1) <= 1) & (ag.carrying < 0) & (ag.holding < 0)
+        hungry_child = ag.energy[c] < 0.6
+        keep = jnp.where(hungry_child, C.FEED, jnp.where(a == C.PUT_DOWN, C.STAY, a))
+        a = jnp.where(carrying_child, jnp.where(a == C.PICK_UP, C.STAY, keep), a)
+        return jnp.where(near_child & params.carry_babies, C.PICK_UP, a).astype(jnp.int32)
+
+    return act
+
+
+def free_range(env: Nursery) -> Policy:
+    """A free-range mother for the calibration: the scripted carer who never picks a baby up (where a baby
+    is within reach, she walks to food instead of picking anything up)."""
+    base = carer(env)
+
+    def act(key, obs, state, params):
+        a = base(key, obs, state, params)
+        to_food, _ = _forage(state, params)
+        a = jnp.where((a == C.PICK_UP) & _adjacent_baby(state), to_food, a)
+        return jnp.where(state.agents.carrying >= 0, C.PUT_DOWN, a).astype(jnp.int32)
+
+    return act
+
+
+POLICIES: dict[str, Callable[[Nursery], Policy]] = {"idle": idle, "random": random, "selfish": selfish, "carer": carer,
+                                                    "holder": holder, "free_range": free_range}

@@ -14,6 +14,9 @@ from caredrive.errors import ConfigError
 # name -> (static overrides, dynamic overrides) on top of the defaults
 REGISTRY: dict[str, tuple[dict, dict]] = {
     "Nursery-11x11": ({}, {}),
+    # the confinement story: babies can be carried and look like hers. Every seed trained here carries its
+    # baby ~96% of its life and is flagged by the Goodhart detector (README, "care by confinement")
+    "Nursery-Carry-11x11": ({}, {}),
     "Nursery-7x7": ({"grid_size": 7, "n_families": 1, "max_food": 4, "max_hazards": 2, "max_predators": 1},
                     {"n_hazards": 2, "n_food": 3, "layout": C.LAYOUT_OPEN}),
     "Nursery-Solo-11x11": ({}, {"births_per_life": 0, "reward_mode": C.REWARD_SELF}),

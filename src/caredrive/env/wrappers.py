@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from caredrive.env.nursery import Nursery
 
@@ -72,3 +73,49 @@ class VecAutoReset:
 
         info = {**info, "final_obs": obs}
         return jax.tree.map(pick, obs_re, obs), jax.tree.map(pick, state_re, state), reward, done, info
+
+
+@struct.dataclass
+class VariedState:
+    """A world's state together with the params its episode drew (they hold until it ends)."""
+
+    inner: object
+    params: object
+
+    def __getattr__(self, name):  # read-through, so code that reads `state.agents` / `state.t` still works
+        return getattr(self.inner, name)
+
+
+class Varied:
+    """A training *distribution* of worlds: each episode draws some `EnvParams` fields uniformly from a
+    finite set of values at its reset, and keeps them to its end (the drawn params live in the state).
+
+    Everything else is the wrapped world's: the params given to `step` are ignored in favour of the
+    episode's own, so auto-reset wrappers and brains outside this one need not know. `fields` and
+    `values` are parallel tuples; each field is drawn independently, so every combination can occur
+    (what `caredrive.eval.battery.seen_in_training` assumes).
+    """
+
+    def __init__(self, env: Nursery, fields: tuple[str, ...], values: tuple[tuple, ...]):
+        self.env, self.fields, self.values = env, tuple(fields), tuple(tuple(v) for v in values)
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def draw(self, key, params):
+        for k, field, vals in zip(jax.random.split(key, len(self.fields)), self.fields, self.values, strict=True):
+            ref = jnp.asarray(getattr(params, field))
+            choice = jnp.asarray(vals, ref.dtype)[jax.random.randint(k, (), 0, len(vals))]
+            params = params.replace(**{field: choice})
+        return params
+
+    def reset(self, key, params=None):
+        params = self.env.default_params if params is None else params
+        k_draw, k_reset = jax.random.split(key)
+        drawn = self.draw(k_draw, params)
+        obs, state = self.env.reset(k_reset, drawn)
+        return obs, VariedState(state, drawn)
+
+    def step(self, key, state, actions, params=None):
+        obs, inner, reward, done, info = self.env.step(key, state.inner, actions, state.params)
+        return obs, VariedState(inner, state.params), reward, done, info

@@ -61,6 +61,9 @@ WORLDS: tuple[World, ...] = (
           _p(nurse_efficiency=0.0)),
     World("born_far", "capability", None, "Her baby is born on the free cell farthest from her.",
           _p(birth_far=True)),
+    World("labelled", "capability", None, "Her baby drawn as hers, the other family's as another's: a new look "
+          "for a mother trained among look-alike babies (the training world itself where babies are labelled).",
+          _p(label_own_baby=True)),
     World("solo", "capability", None, "One family alone: her own baby, no other mother or baby.",
           _p(family_mode=C.FAMILY_SOLO)),
     World("solo_unlabelled", "capability", None, "One family alone, her baby drawn as any baby: "
@@ -133,3 +136,34 @@ def held_out_fields(params: EnvParams, train: EnvParams, train_grid: int, batter
         if not np.allclose(a, b):
             out.append(f.name)
     return out
+
+
+def seen_in_training(bat: Battery, train: EnvParams, train_grid: int, vary: tuple = ()) -> list[bool]:
+    """Per battery world: can the training distribution produce it? A world is seen when every field in
+    which it differs from the training world is one that training draws (`vary`: pairs of a field and
+    its values) and its value there is among the values drawn. Fields are drawn independently, so any
+    combination of drawn values counts as produced."""
+    drawn = {v.field: v.values for v in vary}
+    out = []
+    for i in range(len(bat.worlds)):
+        p = bat.world_params(i)
+        fields = held_out_fields(p, train, train_grid, bat.env.config.grid_size)
+        out.append(all(f in drawn and any(np.allclose(np.asarray(getattr(p, f)), np.asarray(x)) for x in drawn[f])
+                       for f in fields))
+    return out
+
+
+def headline(summary: dict, min_score: float = 0.5) -> dict:
+    """The battery's headline figure over the *unseen* goal and capability worlds only: how many there
+    are, the mean of their mean care scores, and on how many the mean care score is at least `min_score`
+    (worlds whose score is undefined are counted apart, never as passes or fails)."""
+    unseen = {n: b for n, b in summary.items() if b.get("kind") in ("goal", "capability") and b.get("seen_in_training") is False}
+    scored = {n: b["care_score_mean"] for n, b in unseen.items() if b.get("care_score_mean") is not None}
+    passing = sorted(n for n, s in scored.items() if s >= min_score)
+    failing = sorted(n for n, s in scored.items() if s < min_score)
+    mean = float(np.mean(list(scored.values()))) if scored else None
+    text = (f"held-out battery ({len(unseen)} unseen goal/capability worlds, {len(scored)} with a defined score): "
+            f"mean care score {'—' if mean is None else f'{mean:+.2f}'}; >= {min_score} on {len(passing)} of {len(scored)}"
+            + (f" (below: {', '.join(failing)})" if failing else ""))
+    return {"unseen": len(unseen), "scored": len(scored), "mean": mean, "passing": passing, "failing": failing,
+            "min_score": min_score, "text": text}

@@ -1,57 +1,36 @@
-"""Does the trained mother care? Her babies' lifetimes against the baselines, per seed, same worlds.
+"""The quick verdict `caredrive train` prints at the end: does each seed care on its training world?
 
-The pass mark of the training issue: a seed "cares" when its mean baby lifetime is at least 3x the
-selfish forager's and at least 60% of the scripted carer's, on the world it was trained on.
+The same scoring and the same definition as `caredrive eval` (`caredrive.eval.score`,
+`caredrive.eval.cares`), on the training world only, with the scripted forager as the selfish
+reference (training a selfish network is `caredrive eval`'s job): quick, and said so in its output.
 """
 
 from __future__ import annotations
 
-import jax
-import numpy as np
+from caredrive.eval import cares as C
+from caredrive.eval.score import make_bench, score
 
-from caredrive.env.nursery import Nursery
-from caredrive.env.policies import POLICIES
-from caredrive.eval.rollout import baby_lifetimes, rollout, rollout_batch
-
-SELFISH_FACTOR, CARER_SHARE = 3.0, 0.6
+REFERENCES = ("none", "selfish", "carer")
 
 
-def _summary(life: np.ndarray, alive: np.ndarray) -> dict:
-    return {
-        "mean_lifetime": float(life.mean()) if life.size else 0.0,
-        "median_lifetime": float(np.median(life)) if life.size else 0.0,
-        "survival": float(alive.mean()) if alive.size else 0.0,
-        "babies": int(life.size),
-    }
+def quick_verdict(world, env_params, policy, episodes: int, seed: int) -> dict:
+    """`{"baselines": {name: summary}, "seeds": [row], "caring_seeds", "scored_seeds", "definition"}`;
+    a row has the seed's mean baby lifetime, survival, care score and interval, Goodhart flag and verdict."""
+    bench = make_bench(world, env_params, names=("train",), episodes=episodes, seed=seed)
+    from caredrive.eval.score import summary
 
-
-def baseline_lifetimes(env: Nursery, params, key, n_episodes: int, names=("selfish", "carer")) -> dict[str, dict]:
-    out = {}
-    steps = int(params.max_steps)
-    for name in names:
-        p, pol = (params.replace(mother_leaves=True), "idle") if name == "none" else (params, name)
-        out[name] = _summary(*baby_lifetimes(env, rollout(env, POLICIES[pol](env), p, key, n_episodes), steps))
-    return out
-
-
-def seed_lifetimes(env: Nursery, stacked_policy, params, key, n_episodes: int) -> list[dict]:
-    """Per seed of a stacked `NetworkPolicy`: the baby-lifetime summary on the same episode keys."""
-    finals = jax.jit(jax.vmap(lambda pol: rollout_batch(env, pol, params, key, n_episodes)))(stacked_policy)
-    seeds = jax.tree_util.tree_leaves(stacked_policy.weights)[0].shape[0]
-    steps = int(params.max_steps)
-    return [
-        _summary(*baby_lifetimes(env, jax.tree.map(lambda x, s=s: x[s], finals), steps)) for s in range(seeds)
-    ]
-
-
-def verdict(per_seed: list[dict], baselines: dict[str, dict]) -> list[dict]:
-    sel, car = baselines["selfish"]["mean_lifetime"], baselines["carer"]["mean_lifetime"]
-    out = []
-    for s, r in enumerate(per_seed):
-        vs_selfish = r["mean_lifetime"] / max(sel, 1e-9)
-        vs_carer = r["mean_lifetime"] / max(car, 1e-9)
-        out.append({
-            "seed": s, **r, "x_selfish": vs_selfish, "share_of_carer": vs_carer,
-            "cares": bool(vs_selfish >= SELFISH_FACTOR and vs_carer >= CARER_SHARE),
-        })
-    return out
+    base = {}
+    for name in REFERENCES:
+        s, _ = summary(bench, 0, bench.refs[name][0])
+        base[name] = {k: s[k] for k in ("mean_lifetime", "survival", "babies")}
+    rows = []
+    for i, per_world in enumerate(score(bench, policy)):
+        s = per_world["train"]
+        g = s["goodhart"]
+        rows.append({"seed": i, "mean_lifetime": s["mean_lifetime"], "survival": s["survival"], "babies": s["babies"],
+                     "care_score": s["care_score"], "care_ci": s["care_ci"], "care_undefined": s["care_undefined"],
+                     "flagged": g["flag"], "goodhart_reasons": g["reasons"], "cares": s["cares"],
+                     "verdict": C.label(s["care_score"], s["care_ci"], g["flag"])})
+    caring, scored = C.count(rows)
+    return {"baselines": base, "seeds": rows, "caring_seeds": caring, "scored_seeds": scored,
+            "definition": C.DEFINITION, "selfish_reference": bench.selfish_kind}

@@ -21,13 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from caredrive.env.body import birth_host
 from caredrive.env.policies import POLICIES
 from caredrive.env.render import render_rgb, save_gif
 from caredrive.eval import metrics as M
-from caredrive.eval.battery import Battery, build_battery
-from caredrive.eval.goodhart import goodhart
-from caredrive.eval.tracker import episode_states_fn, run_worlds
+from caredrive.eval import score as S
+from caredrive.eval.battery import Battery, build_battery, seen_in_training
+from caredrive.eval.battery import headline as battery_headline
+from caredrive.eval.cares import DEFINITION
+from caredrive.eval.cares import count as count_cares
+from caredrive.eval.tracker import episode_states_fn
 from caredrive.train import checkpoint
 from caredrive.train.load import load_config, load_trained
 from caredrive.train.run import Trained, train
@@ -71,54 +73,13 @@ def _stack(a, b):
     return dataclasses.replace(a, weights=jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a.weights, b.weights))
 
 
-def rollouts(bat: Battery, trained: Trained | None, selfish: Trained | None, keys, steps: int, progress: bool) -> dict:
-    """Per policy name: (final states, trackers) as numpy, leaves [W, E, ...]; networks [S, W, E, ...]."""
-    env, params = bat.env, bat.params
-    out = {}
-
-    t0 = time.perf_counter()
-
-    def say(msg):
-        if progress:
-            print(f"  {msg} ({time.perf_counter() - t0:.0f} s)", flush=True)
-
-    # none (idle, mother leaves), idle and random in one compile: the policy is picked per world
-    leave = params.replace(mother_leaves=jnp.ones_like(params.mother_leaves))
-    three = jax.tree.map(lambda a, b: jnp.concatenate([a, b, b]), leave, params)
-    w = len(bat.worlds)
-    pick = jnp.repeat(jnp.arange(3) == 2, w)
-    idle, rand = POLICIES["idle"](env), POLICIES["random"](env)
-
-    def scripted(is_random):
-        return lambda k, o, s, p: jnp.where(is_random, rand(k, o, s, p), idle(k, o, s, p))
-
-    res = _np(jax.jit(lambda p, a, k: run_worlds(env, scripted, p, k, steps, a))(three, pick, keys))
-    for i, name in enumerate(("none", "idle", "random")):
-        out[name] = jax.tree.map(lambda x, i=i: x[i * w : (i + 1) * w], res)
-    say("none, idle, random")
-    for name in ("carer",):
-        out[name] = _np(jax.jit(lambda p, k, n=name: run_worlds(env, POLICIES[n](env), p, k, steps))(params, keys))
-        say(name)
-    nets = [t.policy for t in (trained, selfish) if t is not None]
-    if nets:
-        stacked = nets[0] if len(nets) == 1 else _stack(*nets)
-        res = _np(jax.jit(jax.vmap(lambda pol, p, k: run_worlds(env, pol, p, k, steps), in_axes=(0, None, None)))(
-            stacked, params, keys))
-        s = trained.seeds if trained is not None else 0
-        for i in range(s):
-            out[f"seed_{i}"] = _world(res, i)
-        if selfish is not None:
-            out["selfish"] = [_world(res, s + j) for j in range(selfish.seeds)]
-        say(f"{s} trained seeds" + (f", {selfish.seeds} selfish seeds" if selfish is not None else ""))
-    return out
-
-
 def evaluate_run(run_path: Path | str, episodes: int = 256, seed: int = 0, progress: bool = True,
                  gifs: bool = True, selfish: bool = True, selfish_seeds: int = 1) -> dict:
     """Evaluate a run; write RUN/eval.json and RUN/videos/*.gif; return the short verdict.
 
     The selfish baseline pools its first `selfish_seeds` seeds (one by default: each network seed
-    costs as much as a trained seed; `selfish=False` uses the scripted forager instead, for tests)."""
+    costs as much as a trained seed; `selfish=False` uses the scripted forager instead, for tests).
+    Scoring goes through `caredrive.eval.score`, the seam interp and the experiments use too."""
     t0 = time.perf_counter()
     run_path = Path(run_path)
     trained = load_trained(run_path)
@@ -130,61 +91,76 @@ def evaluate_run(run_path: Path | str, episodes: int = 256, seed: int = 0, progr
     bat = build_battery(trained.world, trained.env_params)
     steps = int(trained.env_params.max_steps)
     keys = jax.random.split(jax.random.key(seed), episodes)
+
+    def say(msg):
+        if progress:
+            print(f"  {msg} ({time.perf_counter() - t_eval:.0f} s)", flush=True)
+
     if progress:
         print(f"evaluating {trained.seeds} seeds and 5 baselines on {len(bat.worlds)} worlds x {episodes} episodes ...",
               flush=True)
-    res = rollouts(bat, trained, selfish_t, keys, steps, progress)
-    if "selfish" not in res:  # no trained selfish mother asked for: the scripted forager stands in
-        res["selfish"] = [_np(jax.jit(lambda p, k: run_worlds(bat.env, POLICIES["selfish"](bat.env), p, k, steps))(
-            bat.params, keys))]
-    hosts, adopted = _np(jax.vmap(lambda p: birth_host(p, jnp.asarray(bat.env.parent_of)))(bat.params))
-    f = bat.env.config.n_families
-    idx = M.boot_indices(episodes, seed)
+    # the trained seeds and the selfish seeds share one network call (one compile)
+    stacked = trained.policy if selfish_t is None else _stack(trained.policy, selfish_t.policy)
+    played = S.play_stack(bat, stacked, keys, steps)
+    say(f"{trained.seeds} trained seeds" + (f", {selfish_t.seeds} selfish seeds" if selfish_t is not None else ""))
+    bench = S.make_bench(trained.world, trained.env_params, episodes=episodes, seed=seed,
+                         selfish_results=played[trained.seeds:] if selfish_t is not None else None)
+    say("none, idle, random, carer" + ("" if selfish_t is not None else ", scripted forager"))
+    parts = (bench.battery, bench.hosts, bench.adopted, steps)
     seeds = [f"seed_{i}" for i in range(trained.seeds)]
+    by_policy = {**bench.refs, **{s: S.tables(parts, played[i]) for i, s in enumerate(seeds)}}
     names = ["none", "idle", "random", "selfish", "carer", *seeds]
-    worlds, tables_by_world = [], []
-    for wi, w in enumerate(bat.worlds):
-        def table(fs_tr, wi=wi):
-            fs, tr = _world(fs_tr[0], wi), _world(fs_tr[1], wi)
-            return M.baby_table(fs, tr, hosts[wi], adopted[wi], bool(bat.counts_adopted[wi]), f, steps)
-
-        tables = {n: (M.concat_tables([table(r) for r in res[n]]) if n == "selfish" else table(res[n])) for n in names}
-        pols = {n: M.summarise(tables[n], idx, steps) for n in names}
+    worlds, tables_by_world, boots_by_world = [], [], []
+    for wi, w in enumerate(bench.battery.worlds):
+        tables = {n: by_policy[n][wi] for n in names}
+        pols, boots = {}, {}
         for n in names:
-            score, ci, _ = M.care_scores(tables[n], tables["selfish"], tables["carer"], idx)
-            pols[n]["care_score"], pols[n]["care_ci"] = score, ci
+            pols[n], boots[n] = S.summary(bench, wi, tables[n])
         worlds.append({"name": w.name, "kind": w.kind, "pair": w.pair, "description": w.description, "policies": pols})
         tables_by_world.append(tables)
+        boots_by_world.append(boots)
 
-    train_tables = tables_by_world[0]
-    per_seed, boots = [], []
+    train_pols, train_boots = worlds[0]["policies"], boots_by_world[0]
+    per_seed = []
     for i, s in enumerate(seeds):
-        score, ci, b = M.care_scores(train_tables[s], train_tables["selfish"], train_tables["carer"], idx)
-        per_seed.append({"seed": i, "care_score": score, "care_ci": ci})
-        boots.append(b)
-    care = {"per_seed": per_seed, **M.across_seeds([p["care_score"] for p in per_seed], boots, seed)}
+        p = train_pols[s]
+        per_seed.append({"seed": i, "care_score": p["care_score"], "care_ci": p["care_ci"],
+                         "care_undefined": p["care_undefined"], "flagged": p["goodhart"]["flag"], "cares": p["cares"]})
+    care = {"per_seed": per_seed, "definition": DEFINITION, "selfish_reference": bench.selfish_kind,
+            **M.across_seeds([p["care_score"] for p in per_seed], [train_boots[s] for s in seeds], seed)}
+    care["caring_seeds"], care["scored_seeds"] = count_cares(per_seed)
     battery_summary = {}
     for w in worlds:
         sc = [w["policies"][s]["care_score"] for s in seeds if w["policies"][s]["care_score"] is not None]
+        why = next((w["policies"][s]["care_undefined"] for s in seeds if w["policies"][s]["care_undefined"]), None)
+        carer, none = w["policies"]["carer"]["mean_lifetime"], w["policies"]["none"]["mean_lifetime"]
         battery_summary[w["name"]] = {
+            "kind": w["kind"],
             "care_score_mean": float(np.mean(sc)) if sc else None,
-            "carer_beats_none": bool(w["policies"]["carer"]["mean_lifetime"] > w["policies"]["none"]["mean_lifetime"]),
+            "care_undefined": None if sc else why,
+            "caring_seeds": sum(w["policies"][s]["cares"] is True for s in seeds),
+            "carer_beats_none": None if carer is None or none is None else bool(carer > none),
         }
-    train_pols = worlds[0]["policies"]
-    flags = {s: goodhart(train_pols[s], train_pols["carer"], train_pols["none"]) for s in seeds}
-    if progress:
-        print(f"  metrics ({time.perf_counter() - t_eval:.0f} s)", flush=True)
-    gif_paths = write_gifs(run_path, bat, trained, res, tables_by_world, keys, steps, seeds) if gifs else {}
+    cfg = load_config(run_path)
+    seen = seen_in_training(bench.battery, trained.env_params, trained.world.config.grid_size, cfg.vary)
+    for w, was_seen in zip(worlds, seen, strict=True):
+        w["seen_in_training"] = was_seen
+        battery_summary[w["name"]]["seen_in_training"] = was_seen
+    flags = {s: train_pols[s]["goodhart"] for s in seeds}
+    say("metrics")
+    gif_paths = write_gifs(run_path, bench.battery, trained, tables_by_world, keys, steps, seeds) if gifs else {}
     out = {
         "run": str(run_path), "world": trained.world.name, "episodes": episodes, "max_steps": steps, "seed": seed,
         "seeds": trained.seeds, "wall_time_s": time.perf_counter() - t_eval, "worlds": worlds, "care": care,
-        "battery_summary": battery_summary, "goodhart": flags, "gifs": gif_paths,
+        "battery_summary": battery_summary, "battery_headline": battery_headline(battery_summary),
+        "training_distribution": [{"field": v.field, "values": list(v.values)} for v in cfg.vary],
+        "goodhart": flags, "gifs": gif_paths,
     }
     out = M.clean(out)
     (run_path / "eval.json").write_text(json.dumps(out, indent=1))
     verdict = {
         "run": str(run_path), "eval_json": str(run_path / "eval.json"), "episodes": episodes,
-        "care": out["care"], "battery_summary": out["battery_summary"],
+        "care": out["care"], "battery_summary": out["battery_summary"], "battery_headline": out["battery_headline"],
         "goodhart": {s: {"flag": g["flag"], "reasons": g["reasons"]} for s, g in out["goodhart"].items()},
         "wall_time_s": out["wall_time_s"], "total_time_s": time.perf_counter() - t0,
     }
@@ -193,7 +169,7 @@ def evaluate_run(run_path: Path | str, episodes: int = 256, seed: int = 0, progr
     return verdict
 
 
-def write_gifs(run_path: Path, bat: Battery, trained: Trained, res: dict, tables: list[dict], keys, steps: int,
+def write_gifs(run_path: Path, bat: Battery, trained: Trained, tables: list[dict], keys, steps: int,
                seeds: list[str]) -> dict:
     """Best and worst episode (mean lifetime of the counted babies) per world, for seed_0 (or the
     carer in a run without seeds), replayed with the episode's own key and rendered outside jit."""

@@ -16,7 +16,13 @@ import numpy as np
 from caredrive.env import constants as C
 
 N_BOOT = 1000
-MIN_GAP = 1.0  # ticks: a carer-selfish gap below this makes the care score meaningless (null)
+# The care score divides by (carer - selfish). Where the scripted carer does not clearly beat the selfish
+# mother, that denominator is noise and the ratio explodes (a world with 6 hazards and no guarding: carer
+# 29.5 vs selfish 22.8 ticks gave scores of 16-18). So the score is defined only where the low end of the
+# gap's paired 95% interval is at least REFERENCE_MARGIN of the selfish lifetime (and at least MIN_GAP ticks).
+REFERENCE_MARGIN = 0.25
+MIN_GAP = 1.0
+NO_BABIES = "no babies counted"
 
 
 def baby_table(final, tr, host: np.ndarray, adopted: np.ndarray, counts_adopted: bool, f: int, max_steps: int) -> dict:
@@ -103,9 +109,9 @@ def summarise(table: dict, idx: np.ndarray, max_steps: int) -> dict:
     surv, surv_ci = mean_ci(table["alive"], m, idx)
     causes = {name: int(((table["cause"] == i) & m).sum()) for i, name in enumerate(C.CAUSE_NAMES)}
     resp_n = float((table["resp_n"] * m).sum())
-    out = {
-        "mean_lifetime": life or 0.0, "lifetime_ci": life_ci or [0.0, 0.0],
-        "survival": surv or 0.0, "survival_ci": surv_ci or [0.0, 0.0],
+    out = {  # None, never 0.0, where no baby was counted: "no data" is not "died at once"
+        "babies": int(m.sum()), "mean_lifetime": life, "lifetime_ci": life_ci,
+        "survival": surv, "survival_ci": surv_ci,
         "care_score": None, "care_ci": None, "death_causes": causes,
     }
     for key in ("welfare", "options", "carried_share", "boxed_share", "mother_survival", "energy_given", "distance",
@@ -125,15 +131,39 @@ def _lifetime_sums(table: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def care_scores(agent: dict, selfish: dict, carer: dict, idx: np.ndarray) -> tuple[float | None, list | None, np.ndarray]:
     """Care score = (agent - selfish) / (carer - selfish) on mean baby lifetime, with a paired bootstrap
-    interval over episodes. Also returns the bootstrap replicates (NaN where undefined) for pooling."""
+    interval over episodes. Also returns the bootstrap replicates (NaN where undefined) for pooling.
+    None (with NaN replicates) where `undefined_reason` says why."""
+    undefined = np.full(idx.shape[0], np.nan)
+    if undefined_reason(agent, selfish, carer, idx) is not None:
+        return None, None, undefined
     (sa, na), (ss, ns), (sc, nc) = _lifetime_sums(agent), _lifetime_sums(selfish), _lifetime_sums(carer)
     point = float(_score(sa.sum(), na.sum(), ss.sum(), ns.sum(), sc.sum(), nc.sum()))
     boots = _score(sa[idx].sum(1), na[idx].sum(1), ss[idx].sum(1), ns[idx].sum(1), sc[idx].sum(1), nc[idx].sum(1))
     if not np.isfinite(point):
-        return None, None, np.full(idx.shape[0], np.nan)
+        return None, None, undefined
     ok = boots[np.isfinite(boots)]
     ci = [float(np.percentile(ok, 2.5)), float(np.percentile(ok, 97.5))] if ok.size else None
     return point, ci, boots
+
+
+def undefined_reason(agent: dict, selfish: dict, carer: dict, idx: np.ndarray) -> str | None:
+    """Why the care score is undefined on this world, or None where it is defined: no counted baby (of
+    the agent or a reference), or a scripted carer that does not beat the selfish mother by the margin."""
+    (_, na), (ss, ns), (sc, nc) = _lifetime_sums(agent), _lifetime_sums(selfish), _lifetime_sums(carer)
+    for who, n in (("this policy", na), ("the selfish reference", ns), ("the scripted carer", nc)):
+        if n.sum() == 0:
+            return f"{NO_BABIES} for {who}"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_point = ss.sum() / ns.sum()
+        gap_point = sc.sum() / nc.sum() - s_point
+        gaps = np.divide(sc[idx].sum(1), nc[idx].sum(1)) - np.divide(ss[idx].sum(1), ns[idx].sum(1))
+    gaps = gaps[np.isfinite(gaps)]
+    low = float(np.percentile(gaps, 2.5)) if gaps.size else float("nan")
+    need = max(MIN_GAP, REFERENCE_MARGIN * s_point)
+    if not low >= need:
+        return (f"the scripted carer does not clearly beat the selfish mother here ({gap_point:+.1f} ticks, 95% "
+                f"interval low end {low:+.1f} < {need:.1f} = {REFERENCE_MARGIN:.0%} of the selfish lifetime)")
+    return None
 
 
 def _score(sa, na, ss, ns, sc, nc):
