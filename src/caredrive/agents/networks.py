@@ -58,7 +58,8 @@ def apply_edit(x: jax.Array, edit: dict | None, name: str) -> jax.Array:
     if edit is None or name not in edit:
         return x
     e = edit[name]
-    return x * e.scale + e.shift
+    # explicit broadcast: an [H] or per-agent [B, H] edit against [T, B, H] is intended, not a rank bug
+    return x * jnp.broadcast_to(e.scale, x.shape) + jnp.broadcast_to(e.shift, x.shape)
 
 
 def taps(acts: dict) -> dict[str, jax.Array]:
