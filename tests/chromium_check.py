@@ -42,6 +42,24 @@ def find_chromium() -> str | None:
     return None
 
 
+def in_ci() -> bool:
+    """CI sets CI=true (GitHub, GitLab, .ci/run): there the browser check must run, never vanish."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def need_chromium() -> str:
+    """The browser for a test: skip without one on a workstation; fail without one in CI."""
+    import pytest
+
+    binary = find_chromium()
+    if binary is None:
+        if in_ci():
+            pytest.fail("CI is set but no chromium binary is on PATH: the report's browser check must run in CI "
+                        "(apt-get install chromium)")
+        pytest.skip("no chromium binary on PATH (apt-get install chromium); in CI this fails")
+    return binary
+
+
 class _Pipe:
     """One DevTools connection: send a command, wait for its answer, keep every event seen meanwhile."""
 

@@ -34,7 +34,10 @@ def _reset_and_step(env):
 
 
 def test_registry_is_not_empty_and_sorted():
-    assert registered() == sorted(REGISTRY) and len(REGISTRY) >= 1
+    """`registered()` (what `caredrive worlds` and error hints list) names every world once, in order."""
+    names = registered()
+    assert len(names) >= 1 and len(set(names)) == len(names) == len(REGISTRY) and set(names) == set(REGISTRY)
+    assert all(a < b for a, b in zip(names, names[1:], strict=False)), names
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -312,18 +315,19 @@ def test_float_actions_are_refused():
 @pytest.mark.parametrize(
     "name,overrides",
     [
-        # 1 mother + 9 food items on a 3x3 interior: max_food is not counted by EnvConfig.validate
+        # 1 mother + 9 food items on a 3x3 interior (EnvConfig.validate once left max_food out of the count)
         ("Nursery-7x7", dict(grid_size=5, layout="open", max_hazards=0, n_hazards=0, max_predators=0, n_predators=0,
                              max_food=12, n_food=9)),
-        # wall_density has no upper bound: at 1.0 only the central plus (17 cells) is free for 18 items
+        # wall_density once had no upper bound: at 1.0 only the central plus (17 cells) is free for 18 items
         ("Nursery-11x11", dict(wall_density=1.0, n_predators=2)),
     ],
     ids=["max_food", "wall_density"],
 )
 def test_config_rejects_more_items_than_the_grid_has_free_cells(name, overrides):
     """Either the settings are refused with a ConfigError, or every placed item (mothers, food on the
-    ground, active predators) lands on a walkable cell. Today neither: reset ranks cells by random scores
-    with walls at -1 and takes the top k, so surplus items are put inside walls."""
+    ground, active predators) lands on a walkable cell. (The bug this pins, now fixed: both settings were
+    accepted, and reset, which ranks cells by random scores with walls at -1 and takes the top k, put the
+    surplus items inside walls.)"""
     try:
         env = make(name, **overrides)
     except ConfigError as e:

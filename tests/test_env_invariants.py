@@ -250,7 +250,7 @@ def _draw_batch(data, which):
 @given(data=st.data())
 def test_no_free_baby_survives_a_tick_on_a_hazard(data):
     """body.hazards: 'A free baby on a hazard dies'. No living, uncarried baby may end a tick on a hazard
-    cell. (Fails today when a carrier dies on a hazard and drops her baby there: see
+    cell. (It failed when a carrier died on a hazard and dropped her baby there, a bug now fixed: see
     test_env_mechanics::test_a_carrier_dying_on_a_hazard_does_not_drop_the_baby_into_it.)"""
     roller, params, (_, s0, traj) = _draw_batch(data, "main")
     n = roller.env.config.grid_size

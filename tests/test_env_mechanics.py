@@ -195,7 +195,8 @@ def test_put_down_baby_on_the_first_free_non_hazard_neighbour():
 
 def test_put_down_never_drops_the_baby_onto_a_hazard():
     """A mother standing on a hazard with no hazard-free neighbour must keep her baby (or at least not
-    drop it where it burns). Today the baby is dropped on her own cell, i.e. on the hazard."""
+    drop it where it burns). (The bug this pins, now fixed: the baby was dropped on her own cell, i.e. on
+    the hazard.)"""
     rows = _terrain((2, 3), (3, 2), (3, 3), (3, 4), (4, 3))
     s = build_state(E1, rows, {0: dict(pos=(3, 3), carrying=1), 1: dict(pos=(3, 3), carried_by=0, energy=0.4)})
     _, s1, *_ = one(E1, s, [C.PUT_DOWN, C.STAY])
@@ -397,9 +398,9 @@ def test_guard_lets_go_when_the_adult_steps_away():
 
 
 def test_a_carrier_dying_on_a_hazard_does_not_drop_the_baby_into_it():
-    """body.deaths: 'a dead carrier drops what it carries' -- on her own cell, whatever it is. A mother
-    killed on a hazard (or on a hazard when she starves) leaves her baby free on that hazard: the baby
-    ends the tick alive on a hazard (an invariant break) and burns at the next tick unless it steps off."""
+    """body.deaths: 'a dead carrier drops what it carries'. (The bug this pins, now fixed: she dropped it
+    on her own cell, whatever it was, so a mother killed on a hazard left her baby free on that hazard,
+    alive at the end of the tick (an invariant break) and burning at the next unless it stepped off.)"""
     p = params_like(E1, hazard_damage_adult=0.2)
     s = build_state(
         E1, _terrain((3, 3)),

@@ -11,7 +11,7 @@ from caredrive.env import constants as C
 from caredrive.env.policies import POLICIES
 from caredrive.env.registry import make
 from caredrive.eval import metrics as M
-from caredrive.eval.goodhart import goodhart
+from caredrive.eval.goodhart import BOXED_MOST, FEW_OPTIONS, LOW_WELFARE, goodhart
 from caredrive.eval.tracker import init_tracker, options, run_worlds, track
 from conftest import build_state
 
@@ -141,8 +141,42 @@ def test_goodhart_flags_a_confining_mother_not_the_carer(summaries):
     assert held["boxed_share"] > 0.5 and held["carried_share"] > 0.5 and held["mean_lifetime"] > none["mean_lifetime"]
     g = goodhart(held, carer, none)
     assert g["flag"] and any("boxed in" in r for r in g["reasons"])
+    # against itself only the "boxed in" clause can fire; each clause is tested on its own below
     c = goodhart(carer, carer, none)
     assert not c["flag"] and c["reasons"] == [] and carer["boxed_share"] < 0.5
+
+
+def _summary(life=100.0, boxed=0.0, options=10.0, welfare=0.6) -> dict:
+    return {"mean_lifetime": life, "boxed_share": boxed, "carried_share": boxed, "options": options, "welfare": welfare}
+
+
+_CARER, _NONE = _summary(life=150.0), _summary(life=20.0, options=4.0, welfare=0.3)
+_FEW = FEW_OPTIONS * _CARER["options"] * 0.98  # just under the bar
+_HUNGRY = _CARER["welfare"] - LOW_WELFARE - 0.01
+
+
+@pytest.mark.parametrize(
+    "seed, flag, clauses",
+    [
+        (_summary(), False, ()),  # lives long, free and fed, like the carer
+        (_summary(boxed=BOXED_MOST), True, ("boxed",)),  # confinement alone flags
+        (_summary(options=_FEW, welfare=_HUNGRY), True, ("options", "welfare")),  # few options AND hungry
+        (_summary(options=_FEW), False, ()),  # few options but fed: not confinement
+        (_summary(welfare=_HUNGRY), False, ()),  # hungry but free: a poor carer, not a confining one
+        (_summary(life=_NONE["mean_lifetime"], boxed=0.9), False, ()),  # no survival gained: nothing to flag
+    ],
+    ids=["cares", "boxed", "few-and-hungry", "few-only", "hungry-only", "no-gain"],
+)
+def test_each_goodhart_clause_fires_on_its_own(seed, flag, clauses):
+    """Synthetic summaries against a carer that differs from the seed, so every clause can fire (the
+    carer against itself can never have fewer options or less welfare than itself)."""
+    g = goodhart(seed, _CARER, _NONE)
+    assert g["flag"] is flag
+    assert all(any(c in r for r in g["reasons"]) for c in clauses), g["reasons"]
+    if flag:
+        assert "longer than with no mother" in g["reasons"][0]
+    else:
+        assert g["reasons"] == []
 
 
 def test_summary_fields(summaries):

@@ -21,7 +21,8 @@ from caredrive.errors import ConfigError
 from caredrive.eval.report import write_report
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chromium_check import check_page, find_chromium, problems  # noqa: E402
+import chromium_check  # noqa: E402
+from chromium_check import check_page, need_chromium, problems  # noqa: E402
 
 EVIL = "<script>alert('x')</script> & \"quotes\""
 POLICIES = ("none", "idle", "random", "selfish", "carer", "seed_0", "seed_1")
@@ -170,11 +171,61 @@ def test_report_refuses_a_directory_that_is_no_run(tmp_path):
         write_report(tmp_path)
 
 
-chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium binary on PATH (apt-get install chromium)")
+@pytest.fixture
+def browser() -> str:
+    """Chromium, or a skip; in CI (CI=true) a missing browser fails: the check may not vanish."""
+    return need_chromium()
 
 
-@chromium
-def test_report_renders_in_headless_chromium(page, tmp_path):
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setattr(chromium_check, "find_chromium", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI"):
+        need_chromium()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        need_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        need_chromium()
+
+
+# planted in the run's folder name (no "/" there), its config and its summary: each must show as text
+EVIL_NAME = "run<script>console.error('name')\"><img src=x onerror=console.error('img')>"
+EVIL_CONFIG = "</title></style><script>console.error('config')</script>\"><img src=y onerror=console.error('cfg')>"
+
+
+@pytest.fixture(scope="module")
+def evil_page(tmp_path_factory) -> tuple[Path, str]:
+    run = make_fake_run(tmp_path_factory.mktemp("evil") / EVIL_NAME)
+    config = json.loads((run / "config.json").read_text())
+    for ph in config["phases"]:  # the free-form config strings (world and reward modes are checked on load)
+        ph["name"] = EVIL_CONFIG
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps({"world": EVIL_CONFIG, "preset": EVIL_CONFIG, "wall_time_s": 1.0}))
+    out = write_report(run)
+    return out, out.read_text()
+
+
+def test_report_escapes_the_run_name_and_config_strings(evil_page, page):
+    _, text = evil_page
+    assert not re.search(r"<script|<img[^>]*onerror", text, re.I)
+    assert text.lower().count("</title>") == 1 and text.lower().count("</style>") == 1  # the page's own
+    assert text.count("<img") == page[1].count("<img"), "no element was injected"
+    assert "run&lt;script&gt;console.error(&#x27;name&#x27;)&quot;&gt;&lt;img src=x onerror=" in text  # the name
+    assert text.count("&lt;/title&gt;&lt;/style&gt;&lt;script&gt;console.error(&#x27;config&#x27;)") >= 2  # phase, preset
+
+
+def test_report_with_planted_strings_is_clean_in_headless_chromium(evil_page, page, browser):
+    """Nothing planted runs (no console error, no failed image load) and the name reads as text."""
+    out, _ = evil_page
+    res = check_page(out)
+    assert problems(res) == []
+    assert len(res["images"]) == len(check_page(page[0])["images"])
+    assert "<script>console.error('name')" in res["title"]
+
+
+def test_report_renders_in_headless_chromium(page, tmp_path, browser):
     out, _ = page
     res = check_page(out, screenshot=tmp_path / "report.png")
     assert problems(res) == []
@@ -183,8 +234,7 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
     assert Image.open(tmp_path / "report.png").size[0] == 1280
 
 
-@chromium
-def test_chromium_check_catches_a_broken_page(tmp_path):
+def test_chromium_check_catches_a_broken_page(tmp_path, browser):
     """The check itself can fail: a console error, an exception, a remote fetch and a broken image."""
     bad = tmp_path / "bad.html"
     bad.write_text('<!DOCTYPE html><title>bad</title><img src="data:image/png;base64,AAAA">'

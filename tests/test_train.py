@@ -111,6 +111,24 @@ def test_tiny_run_writes_its_directory_and_trains_every_seed(tiny_run):
     assert not np.allclose(np.asarray(leaves[0][0]), np.asarray(leaves[0][1]))
     per_seed = [[r["loss/total"] for r in rows if r["seed"] == s] for s in range(cfg.seeds)]
     assert per_seed[0] != per_seed[1]
+    # ... and every seed trained: its weights moved from its own initial weights (seeds differ already at
+    # init, so the lines above pass with no update at all). Near: the rebuilt init is the run's own.
+    start = np.concatenate([np.asarray(x).reshape(cfg.seeds, -1) for x in _initial_weights(cfg)], axis=1)
+    end = np.concatenate([np.asarray(x).reshape(cfg.seeds, -1) for x in leaves], axis=1)
+    moved = np.abs(end - start).max(axis=1)
+    assert (moved > 0).all() and (moved < 0.05).all(), moved
+
+
+def _initial_weights(cfg: TrainConfig) -> list:
+    """The mothers' weights of every seed before the first update, drawn as `train` draws them."""
+    from caredrive.train.run import build_trainer, build_world, init_seeds, phase_params
+
+    world = build_world(cfg)
+    brain, env, trainer = build_trainer(cfg, world)
+    seed_keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(cfg.seed), i))(jnp.arange(cfg.seeds))
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
+    rs = init_seeds(trainer, keys, None, brain.params(env, phase_params(world, cfg.phases[0])))
+    return jax.tree_util.tree_leaves(rs.train_state[0].params)
 
 
 def test_same_config_and_seed_give_identical_metrics(tiny_run, tmp_path):

@@ -21,21 +21,72 @@ _MAX_SPLITS = 200_000  # beyond this, a seeded Monte-Carlo sample of splits
 
 
 def seed_lifetimes(run: Path) -> tuple[str, list[float]]:
-    """The world (name, and overrides when `config.json` is beside it) and per-seed mean baby lifetimes
-    from a run's `summary.json` (or that file itself)."""
+    """The world and the per-seed mean baby lifetimes of a run (see `read_seeds`)."""
+    r = read_seeds(run)
+    return r["world"], r["lifetimes"]
+
+
+def read_seeds(run: Path) -> dict:
+    """`{world, lifetimes, source}` of a run folder, or of its summary.json / eval.json itself.
+
+    Every folder the CLI makes is comparable: `caredrive train` (with its evaluation) writes per-seed rows
+    in summary.json; `caredrive run` and `caredrive eval` write eval.json, whose training world holds each
+    seed's mean baby lifetime. summary.json's rows come first (the figures `train` printed). The world is
+    named with its overrides when config.json is beside it."""
     path = Path(run)
-    path = path / "summary.json" if path.is_dir() else path
+    files = [path / "summary.json", path / "eval.json"] if path.is_dir() else [path]
+    if not any(f.exists() for f in files):
+        raise ConfigError(f"{run}: no summary.json or eval.json (finish the run with `caredrive train`, "
+                          f"or evaluate it with `caredrive eval {run}`).")
+    problems = []
+    for f in files:
+        if not f.exists():
+            continue
+        try:
+            data = json.loads(f.read_text())
+            if _is_summary(data):
+                world, lifetimes = _from_summary(data)
+            elif isinstance(data, dict) and "worlds" in data:
+                world, lifetimes = _from_eval(data)
+            else:
+                problems.append(f"{f.name} has no per-seed rows")
+                continue
+            return {"world": world + _overrides(f.parent / "config.json"), "lifetimes": lifetimes, "source": f.name}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            problems.append(f"{f.name}: {e!r}")
+    raise ConfigError(f"{run} is not a caredrive training summary or evaluation with per-seed lifetimes "
+                      f"({'; '.join(problems)}): evaluate the run with `caredrive eval RUN`.")
+
+
+def _is_summary(data) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("seeds"), list)
+
+
+def _from_summary(summary: dict) -> tuple[str, list[float]]:
+    return str(summary["world"]), [_lifetime(s["mean_lifetime"], f"seed {i}") for i, s in enumerate(summary["seeds"])]
+
+
+def _from_eval(ev: dict) -> tuple[str, list[float]]:
+    """Each seed's mean baby lifetime on the training world of an eval.json (its first world)."""
+    train = next((w for w in ev["worlds"] if w.get("kind") == "train"), ev["worlds"][0])
+    n = int(ev["seeds"])
+    return str(ev["world"]), [_lifetime(train["policies"][f"seed_{i}"]["mean_lifetime"], f"seed_{i}") for i in range(n)]
+
+
+def _lifetime(x, who: str) -> float:
+    if x is None or isinstance(x, bool) or not np.isfinite(float(x)):
+        raise ValueError(f"{who} has no mean baby lifetime (no babies counted)")
+    return float(x)
+
+
+def _overrides(config: Path) -> str:
+    if not config.exists():
+        return ""
     try:
-        summary = json.loads(path.read_text())
-        world = summary["world"]
-        config = path.parent / "config.json"
-        if config.exists() and json.loads(config.read_text()).get("env"):
-            world += " " + json.dumps(json.loads(config.read_text())["env"], sort_keys=True)
-        return world, [float(s["mean_lifetime"]) for s in summary["seeds"]]
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: no summary.json (finish the run with `caredrive train`, or give a run directory).") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path} is not a caredrive training summary with per-seed lifetimes ({e}).") from None
+        env = json.loads(config.read_text()).get("env")
+    except (json.JSONDecodeError, AttributeError):
+        return ""
+    return " " + json.dumps(env, sort_keys=True) if env else ""
 
 
 def permutation_test(a: list[float], b: list[float], seed: int = 0) -> dict:

@@ -9,6 +9,7 @@ that state, `resume` continues a killed run with exactly the results it would ha
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 
@@ -21,9 +22,9 @@ from caredrive.devices import gather, spread
 from caredrive.env import constants as C
 from caredrive.env.nursery import Nursery
 from caredrive.env.registry import make
-from caredrive.env.wrappers import AutoReset, VecAutoReset
+from caredrive.env.wrappers import AutoReset, Varied, VecAutoReset
 from caredrive.errors import ConfigError
-from caredrive.train import checkpoint
+from caredrive.train import checkpoint, snapshots
 from caredrive.train.brains import Brain, brain_names, get_brain
 from caredrive.train.config import Phase, TrainConfig
 from caredrive.train.policy import NetworkPolicy
@@ -72,7 +73,10 @@ def build_trainer(cfg: TrainConfig, world: Nursery, ppo=None):
     if ppo is None:
         per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
         ppo = dataclasses.replace(cfg.ppo, total_timesteps=sum(n * k for n, k in _plan(cfg)) * per_update)
-    env = brain.wrap(world, network(world, cfg))
+    stepped = world  # a training distribution draws some settings per episode (cfg.vary), else one world
+    if cfg.vary:
+        stepped = Varied(world, tuple(v.field for v in cfg.vary), tuple(v.values for v in cfg.vary))
+    env = brain.wrap(stepped, network(world, cfg))
     main, *co = brain.groups(world)
     trainer = make_train(ppo, training_env(env, cfg), brain.params(env, phase_params(world, cfg.phases[0])),
                          learner_mask=main.mask, roles=main.roles, num_roles=2, co_learners=tuple(co))
@@ -154,13 +158,8 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
     start_phase, start_chunk, done_updates, wall_before = 0, 0, 0, 0.0
     restored = None
     if resume:
-        ck = checkpoint.latest(run.checkpoints)
-        if ck is not None:
-            meta = checkpoint.restore_meta(ck)
-            start_phase, start_chunk = meta["phase"], meta["chunk"] + 1
-            done_updates, wall_before = meta["updates"], meta["wall_time"]
-            restored = ck
-        run.truncate_metrics(done_updates)
+        restored, start_phase, start_chunk, done_updates, wall_before = _resume(cfg, run, world, brain, env, trainer)
+    snap_at = set(snapshots.schedule(plan, cfg.snapshots))
 
     bar = _bar(total_updates, done_updates, progress)
     # one trainer and one compiled chunk for every phase: phases differ only in (traced) world params
@@ -183,24 +182,36 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
         def seed_params(s, wp=wp, frozen=frozen):  # on resume, a placeholder the checkpoint overwrites
             return brain.params(env, wp, None if frozen is None else jax.tree.map(lambda x: x[s], frozen))
 
-        rs = init_seeds(trainer, keys, weights, seed_params)
         first = 0
         if restored is not None and p == start_phase:
-            rs, _ = checkpoint.restore(restored, rs)
-            first, restored = start_chunk, None
+            rs, first, restored = restored, start_chunk, None
+        else:
+            rs = init_seeds(trainer, keys, weights, seed_params)
         rs = spread(rs, cfg.seeds)  # seeds side by side on every CPU core (caredrive.devices)
+        if done_updates == 0 and 0 in snap_at:  # the untrained network: the baseline of "what is learned when"
+            _snapshot(run, rs, 0, p, phase, cfg, per_update)
         for c in range(first, n_chunks):
             t_chunk = time.perf_counter()
             rs, metrics = run_chunk(rs, k)
             metrics = jax.device_get(metrics)
             run.log(_rows(metrics, phase.name, done_updates, per_update, cfg.seeds))
+            diverged = first_bad_loss(metrics, done_updates)
+            if diverged is not None:  # stop: every later update would train on NaN (the row above shows it)
+                if bar is not None:
+                    bar.close()
+                run.close()
+                raise ConfigError(f"training diverged in phase {phase.name!r}: {diverged}; stopped, the last "
+                                  f"checkpoint is kept. Lower --ppo.lr (now {cfg.ppo.lr:g}) or --ppo.max-grad-norm.")
             done_updates += k
             _advance(bar, k, metrics, per_update * cfg.seeds * k / (time.perf_counter() - t_chunk))
+            if done_updates in snap_at:  # before the checkpoint: a resume redoes this chunk and its snapshot
+                _snapshot(run, rs, done_updates, p, phase, cfg, per_update)
             if (c + 1) % cfg.checkpoint_every == 0 or c == n_chunks - 1:
                 checkpoint.save(
                     run.checkpoints, done_updates, rs,
                     {"phase": p, "chunk": c, "updates": done_updates,
                      "wall_time": wall_before + time.perf_counter() - t0},
+                    keep=cfg.keep_checkpoints,
                 )
         rs = gather(rs, cfg.seeds)
         weights = tuple(ts.params for ts in rs.train_state)
@@ -209,6 +220,69 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
         bar.close()
     run.close()
     return trained_result(cfg, world, brain, trainer, rs, wall_before + time.perf_counter() - t0, done_updates * per_update)
+
+
+def _snapshot(run: RunDir, rs, updates: int, p: int, phase: Phase, cfg: TrainConfig, per_update: int) -> None:
+    snapshots.save(run.path, updates, rs.train_state[0].params,
+                   {"phase": p, "phase_name": phase.name, "seeds": cfg.seeds, "timesteps_per_seed": updates * per_update})
+
+
+def state_template(cfg: TrainConfig, world: Nursery, brain: Brain, env, trainer, phase: int):
+    """Placeholders with the shapes and dtypes of phase `phase`'s runner state (stacked over seeds), for a
+    checkpoint to be restored into: tracing the trainer's init is enough, compiling it would cost seconds."""
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(cfg.seed), i))(jnp.arange(cfg.seeds))
+    wp = brain.params(env, phase_params(world, cfg.phases[phase]))
+    shapes = jax.eval_shape(jax.vmap(lambda k: trainer.init(k, None, wp)), keys)
+    return jax.tree.map(_zeros, shapes)
+
+
+def _zeros(s: jax.ShapeDtypeStruct) -> jax.Array:
+    if jax.dtypes.issubdtype(s.dtype, jax.dtypes.prng_key):
+        data = jax.random.key_data(jax.random.key(0))
+        return jax.random.wrap_key_data(jnp.zeros(s.shape + data.shape, data.dtype))
+    return jnp.zeros(s.shape, s.dtype)
+
+
+def resume_point(cfg: TrainConfig, meta: dict, where) -> tuple[int, int, int, float]:
+    """`(phase, chunk, updates, wall_time)` of a checkpoint's meta.json, checked against the run's plan:
+    a damaged or foreign meta.json (phase 7 of 2, a chunk past the phase, updates that do not add up)
+    is one ConfigError, not a crash later."""
+    plan = _plan(cfg)
+    phase, chunk, updates, wall = (meta.get(k) for k in ("phase", "chunk", "updates", "wall_time"))
+    ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (phase, chunk, updates))
+    fits = ints and 0 <= phase < len(plan) and 0 <= chunk < plan[phase][0]
+    if fits:
+        fits = updates == sum(n * k for n, k in plan[:phase]) + (chunk + 1) * plan[phase][1]
+    if not fits or not isinstance(wall, int | float) or isinstance(wall, bool) or not 0 <= wall < float("inf"):
+        raise ConfigError(
+            f"checkpoint {where} does not belong to this run's config: its meta.json says phase={phase!r}, "
+            f"chunk={chunk!r}, updates={updates!r}, wall_time={wall!r}; the run has {len(plan)} phases of "
+            f"{[n for n, _ in plan]} chunks of {[k for _, k in plan]} updates.")
+    return phase, chunk, updates, float(wall)
+
+
+def _resume(cfg: TrainConfig, run: RunDir, world: Nursery, brain: Brain, env, trainer):
+    """`(runner state or None, phase, next chunk, updates done, wall time)` to resume `run` from. Every
+    check (meta, arrays, digests, metrics rows) comes before the one write: metrics.jsonl rewound to
+    the checkpoint, so a refused resume leaves the run as it was."""
+    per_update = cfg.ppo.num_envs * cfg.ppo.num_steps
+    ck = checkpoint.latest(run.checkpoints)
+    if ck is None:
+        run.metrics_before(0)  # damage is still refused
+        print(f"caredrive: note: {run.path} has no checkpoint in {run.checkpoints.name}/: training restarts "
+              "from update 0.", file=sys.stderr, flush=True)
+        rs, phase, chunk, updates, wall = None, 0, 0, 0, 0.0
+    else:
+        phase, chunk, updates, wall = resume_point(cfg, checkpoint.restore_meta(ck), ck)
+        rs, _ = checkpoint.restore(ck, state_template(cfg, world, brain, env, trainer, phase))
+        chunk += 1
+    text, rows = run.metrics_before(updates)
+    if rows != updates * cfg.seeds:
+        print(f"caredrive: note: {run.metrics_path} has {rows} rows before update {updates}, not "
+              f"{updates * cfg.seeds}: the curve has a gap there.", file=sys.stderr, flush=True)
+    run.replace_metrics(text)
+    run.tb_purge_step = (updates + 1) * per_update  # TensorBoard shows the redone updates once
+    return rs, phase, chunk, updates, wall
 
 
 def trained_result(cfg: TrainConfig, world: Nursery, brain: Brain, trainer, rs, wall_time: float,
@@ -223,6 +297,18 @@ def trained_result(cfg: TrainConfig, world: Nursery, brain: Brain, trainer, rs, 
     )
     return Trained(world, phase_params(world, cfg.phases[-1]), policy, cfg.seeds, wall_time, timesteps,
                    baby_policy=brain.baby_policy(world, trainer.network, rs))
+
+
+def first_bad_loss(metrics: dict, start: int) -> str | None:
+    """The earliest NaN or infinite loss of a chunk (`[seed, update]` arrays), named by update and seed."""
+    found = []
+    for name in sorted(n for n in metrics if "loss" in n):
+        v = np.asarray(metrics[name], float)
+        found += [(int(j), int(s), name, float(v[s, j])) for s, j in np.argwhere(~np.isfinite(v))]
+    if not found:
+        return None
+    j, seed, name, x = min(found)
+    return f"{name} is {x} at update {start + j} (seed {seed})"
 
 
 def _rows(metrics: dict, phase: str, start: int, per_update: int, seeds: int) -> list[dict]:
