@@ -17,6 +17,7 @@ POLICY_KEYS = {
     "mean_lifetime", "lifetime_ci", "survival", "survival_ci", "care_score", "care_ci", "death_causes", "welfare",
     "options", "carried_share", "boxed_share", "mother_survival", "energy_given", "distance", "out_of_view", "feedings",
     "hazard_blocks", "response_time", "predators_repelled", "survival_curve",
+    "babies", "care_undefined", "goodhart", "cares",  # how many babies a figure counts; why a score is undefined
 }
 
 
@@ -70,17 +71,18 @@ def test_evaluate_run_writes_the_schema_and_is_deterministic(tiny_run):
     assert set(verdict) >= {"care", "battery_summary", "goodhart"}
     d = json.loads((tiny_run / "eval.json").read_text())
     assert set(d) == {"run", "world", "episodes", "max_steps", "seed", "seeds", "wall_time_s", "worlds", "care",
-                      "battery_summary", "goodhart", "gifs"}
+                      "battery_summary", "battery_headline", "training_distribution", "goodhart", "gifs"}
     assert d["episodes"] == 8 and d["seeds"] == 2 and d["seed"] == 3
     assert [w["name"] for w in d["worlds"]] == list(NAMES) and d["worlds"][0]["kind"] == "train"
     for w in d["worlds"]:
-        assert set(w) == {"name", "kind", "pair", "description", "policies"}
+        assert set(w) == {"name", "kind", "pair", "description", "policies", "seen_in_training"}
         assert set(w["policies"]) == {"none", "idle", "random", "selfish", "carer", "seed_0", "seed_1"}
         for p in w["policies"].values():
             assert set(p) == POLICY_KEYS
             assert len(p["survival_curve"]) == d["max_steps"] + 1
             assert set(p["death_causes"]) == {"alive", "starved", "hazard", "predator", "left"}
-    assert [s["seed"] for s in d["care"]["per_seed"]] == [0, 1] and set(d["care"]) == {"per_seed", "mean", "ci", "spread"}
+    assert [s["seed"] for s in d["care"]["per_seed"]] == [0, 1] and set(d["care"]) == {
+        "per_seed", "mean", "ci", "spread", "definition", "selfish_reference", "caring_seeds", "scored_seeds"}
     assert set(d["battery_summary"]) == set(NAMES)
     assert set(d["goodhart"]) == {"seed_0", "seed_1"} and isinstance(d["goodhart"]["seed_0"]["flag"], bool)
     for g in d["gifs"].values():

@@ -112,7 +112,8 @@ def planted_sections() -> dict:
         s: {
             "own_vs_other": {"skipped": EVIL},
             "cry_vs_quiet": {
-                "gap": 1.0,
+                "gap": 1.0 - i,
+                "gap_ci": [0.5, 1.5] if i == 0 else [-0.3, 0.3],  # seed 1: the cry changes nothing
                 "taps": {
                     "gru": [{"group": "all", "restored": 1.0}, {"group": "top4", "restored": 0.7 + i / 10}]
                 },
@@ -155,6 +156,14 @@ def planted_sections() -> dict:
             "alpha": 1.0,
             "per_seed": steer,
             "summary": T._steer_summary(steer),
+            "transfer": {
+                "from": "0",
+                "to": "1",
+                "cos_raw_vs_own": 0.1,
+                "cos_mapped_vs_own": 0.9,
+                "raw": {"foster": {"lifetime_vs_none": -5.0}},
+                "mapped": {"foster": {"lifetime_vs_none": 2.0}},
+            },
             "gif": {"path": "../../etc/passwd", "seed": "0", "world": "foster", "episode": 3},
         },
         "cka": {
@@ -190,7 +199,9 @@ def test_summaries_and_headline_of_planted_results():
     }
     assert les["groups"]["all"]["self_drop"]["mean"] == 30.0
     assert secs["patching"]["summary"]["own_vs_other"] == {"skipped": EVIL}
-    assert secs["patching"]["summary"]["cry_vs_quiet"]["gru"]["top4"]["per_seed"] == [0.7, 0.8]
+    assert secs["patching"]["summary"]["cry_vs_quiet"]["gru"]["top4"]["per_seed"] == [0.7]  # seed 1: no gap
+    assert secs["patching"]["seeds_used"] == {"cry_vs_quiet": ["0"]}
+    assert secs["patching"]["gaps"]["cry_vs_quiet"]["per_seed"] == [1.0, 0.0]
     st = secs["steer"]["summary"]
     assert (
         st["retarget"]["foster"]["steered"]["mean"] == 10.5
@@ -205,6 +216,8 @@ def test_summaries_and_headline_of_planted_results():
         "baby_dir" in text.split("no better than the raw observation")[1]
     )  # 0.21 < raw 0.2 + interval: not beyond
     assert "training: not run" in text and "own_vs_other: not measured" in text
+    assert "raw -5.0, mapped +2.0, seed 1's own vector +11.0 ticks" in text
+    assert "seed 0 +1.00, seed 1 +0.00; over the seeds where it differs from 0 (seeds 0)" in text
 
 
 def test_every_plot_draws_a_png_from_planted_results_and_none_from_nothing():

@@ -133,18 +133,28 @@ def _patching(R, sec: dict) -> str:
     for kind, per_tap in (sec.get("summary") or {}).items():
         if not isinstance(per_tap, dict):
             continue
+        gap = (sec.get("gaps") or {}).get(kind)
+        per = ", ".join("—" if v is None else R.fmt(v) for v in (gap or {}).get("per_seed") or [])
+        gap_cell = _span(R, gap) + (f'<br><span class="ci">per seed: {R.e(per)}</span>' if per else "")
         if "skipped" in per_tap:
-            rows.append([R.e(kind), "—", f'<span class="ci">not measured: {R.e(per_tap["skipped"])}</span>'])
+            rows.append(
+                [
+                    R.e(kind),
+                    gap_cell if gap else "—",
+                    f'<span class="ci">not measured: {R.e(per_tap["skipped"])}</span>',
+                ]
+            )
             continue
+        used = ", ".join(map(str, (sec.get("seeds_used") or {}).get(kind) or []))
         cells = "; ".join(
             f"{R.e(t)} {_span(R, (g or {}).get('top4'))}" for t, g in per_tap.items() if isinstance(g, dict)
         )
-        rows.append([R.e(kind), _span(R, (sec.get("gaps") or {}).get(kind)), cells])
+        rows.append([R.e(kind), gap_cell, f'{cells}<br><span class="ci">over seeds {R.e(used)}</span>'])
     return R.table(
         [
             "situation",
-            "clean − corrupted logit difference",
-            "restored by the 4 most-changed units, per layer",
+            "clean − corrupted logit difference toward her baby",
+            "restored by the 4 most-changed units, per layer (seeds whose gap interval excludes 0)",
         ],
         rows,
         {1},

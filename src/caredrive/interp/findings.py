@@ -142,25 +142,27 @@ def _per(s: dict | None) -> str:
 def _patch_lines(sec: dict) -> list[str]:
     lines = []
     for kind, per_tap in (sec.get("summary") or {}).items():
+        gap = (sec.get("gaps") or {}).get(kind) or {}
+        seeds = [s for s, p in (sec.get("per_seed") or {}).items() if "gap" in (p.get(kind) or {})]
+        gap_txt = ", ".join(
+            f"seed {s} {v:+.2f}"
+            for s, v in zip(seeds, gap.get("per_seed") or [], strict=False)
+            if v is not None
+        )
         if not isinstance(per_tap, dict) or "skipped" in per_tap:
             why = per_tap.get("skipped") if isinstance(per_tap, dict) else None
-            lines.append(f"Patching {kind}: not measured ({why}).")
-            continue
-        gap = (sec.get("gaps") or {}).get(kind) or {}
-        if gap.get("ci") and gap["ci"][0] <= 0 <= gap["ci"][1]:
             lines.append(
-                f"Patching {kind}: the two situations move the logit toward her baby by {span(gap)} "
-                "(interval "
-                "holds 0): there is no difference for a patch to restore."
+                f"Patching {kind}: not measured ({why})" + (f"; gaps {gap_txt}." if gap_txt else ".")
             )
             continue
+        used = (sec.get("seeds_used") or {}).get(kind) or []
         top = [
             f"{tap} {span(g['top4'])}" for tap, g in per_tap.items() if isinstance(g, dict) and "top4" in g
         ]
         lines.append(
-            f"Patching {kind} (clean minus corrupted logit difference toward her baby {span(gap)}): share "
-            f"restored by patching the 4 most-changed units of a layer: {'; '.join(top)} (all units of a "
-            "layer restore 1 by construction)."
+            f"Patching {kind}: clean minus corrupted logit difference toward her baby {gap_txt}; over the seeds "
+            f"where it differs from 0 (seeds {', '.join(used)}), the share restored by patching the 4 most-changed "
+            f"units of a layer: {'; '.join(top)} (all units of a layer restore 1 by construction)."
         )
     return lines
 
@@ -183,9 +185,17 @@ def _steer_lines(sec: dict) -> list[str]:
         )
     tr = sec.get("transfer")
     if isinstance(tr, dict) and "cos_raw_vs_own" in tr:
+        own = ((sec.get("per_seed") or {}).get(tr["to"]) or {}).get("own_vs_other") or {}
+        own_gain = (((own.get("retarget") or {}).get("foster") or {}).get("steered") or {}).get(
+            "lifetime_vs_none"
+        )
+        got = lambda k: ((tr.get(k) or {}).get("foster") or {}).get("lifetime_vs_none")
         lines.append(
-            f"Vector moved from seed {tr['from']} to seed {tr['to']}: cosine with B's own vector raw "
-            f"{f2(tr['cos_raw_vs_own'])}, through a linear map {f2(tr['cos_mapped_vs_own'])}."
+            f"Vector moved from seed {tr['from']} to seed {tr['to']}: cosine with seed {tr['to']}'s own vector "
+            "raw "
+            f"{f2(tr['cos_raw_vs_own'])}, through a linear map {f2(tr['cos_mapped_vs_own'])}; the other baby's "
+            f"lifetime in foster vs unsteered: raw {f2(got('raw'), 1)}, mapped {f2(got('mapped'), 1)}, "
+            f"seed {tr['to']}'s own vector {f2(own_gain, 1)} ticks."
         )
     return lines
 

@@ -27,8 +27,8 @@ interp.json (schema `caredrive.interp/1`), one object:
     max_unit, units_with_care_drop, units}, care_specific: {s: [labels]}, groups: {label: {care_drop,
     self_drop: across}}}; `thresholds`, `care_reference`, `tap`.
   * `patching`: `per_seed[s][kind]` = patching.patch_sweep's dict (+ pairs_found, outcome) or {skipped};
-    `summary[kind][tap][group]` = across of the restored fraction; `gaps[kind]` = across of the clean -
-    corrupted logit difference.
+    `summary[kind][tap][group]` = across of the restored fraction over `seeds_used[kind]` (the seeds whose
+    own gap interval excludes 0); `gaps[kind]` = across of the clean - corrupted logit difference.
   * `steer`: `per_seed[s]` = {counts, norms, vector, own_vs_other: {norm, retarget: {world: {steered,
     unsteered, random: [..]}}, switch_off}, needs_vs_not: (same)}; `summary` = {retarget: {world:
     {steered, random (other baby's lifetime vs unsteered, ticks), steered/unsteered_lifetime, _care}},

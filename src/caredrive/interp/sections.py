@@ -238,32 +238,36 @@ def _outcome(ctx: Ctx, pol: NetworkPolicy, pairs: patching.Pairs) -> dict:
 
 
 def _patch_summary(per_seed: dict) -> dict:
+    """Across seeds, per kind: the clean - corrupted gap, and the restored fractions over the seeds in which
+    the two situations differ at all (the gap's own 95% interval excludes 0): a share of nothing is noise."""
     seeds = list(per_seed)
-    summary, gaps = {}, {}
+    summary, gaps, used = {}, {}, {}
     for kind in patching.KINDS:
         done = [s for s in seeds if "taps" in per_seed[s][kind]]
         if not done:
             summary[kind] = {"skipped": per_seed[seeds[0]][kind].get("skipped")}
             continue
         gaps[kind] = across([per_seed[s][kind]["gap"] for s in done])
-        first = per_seed[done[0]][kind]["taps"]
-        summary[kind] = {
-            tap: {
-                row["group"]: across(
-                    [
-                        next(
-                            r["restored"]
-                            for r in per_seed[s][kind]["taps"][tap]
-                            if r["group"] == row["group"]
-                        )
-                        for s in done
-                    ]
-                )
-                for row in rows
+        moved = [s for s in done if _excludes_zero(per_seed[s][kind].get("gap_ci"))]
+        used[kind] = moved
+        if not moved:
+            summary[kind] = {
+                "skipped": "in no seed do the two situations move the logit toward her baby (each "
+                "seed's gap interval holds 0): there is nothing to restore"
             }
-            for tap, rows in first.items()
+            continue
+        restored = lambda s, tap, g, kind=kind: next(
+            r["restored"] for r in per_seed[s][kind]["taps"][tap] if r["group"] == g
+        )
+        summary[kind] = {
+            tap: {row["group"]: across([restored(s, tap, row["group"]) for s in moved]) for row in rows}
+            for tap, rows in per_seed[moved[0]][kind]["taps"].items()
         }
-    return {"summary": summary, "gaps": gaps}
+    return {"summary": summary, "gaps": gaps, "seeds_used": used}
+
+
+def _excludes_zero(ci) -> bool:
+    return bool(ci) and (ci[0] > 0 or ci[1] < 0)
 
 
 # --- across seeds: CKA and probe transfer --------------------------------------------------------------
