@@ -103,3 +103,17 @@ def forward(policy: NetworkPolicy, obs, edit=None):
     carry = policy.init_carry()
     (_, logits, _), acts = policy.net.apply(policy.weights, carry, o, reset, role, edit, mutable=["acts"])
     return logits[0], {k: v[0] for k, v in taps(acts["acts"]).items()}
+
+
+ROWS = ["#" * 11] + ["#" + "." * 9 + "#"] * 9 + ["#" * 11]
+
+
+def planted_setup():
+    """The planted mother on an open room: mother 0 at (5, 3), her baby two cells to her right; mother 1 far
+    from hers. `(env, params, policy, obs, state)`, shared by the interp test files."""
+    from conftest import build_state
+
+    env, params = planted_world()
+    policy = planted_policy(env)
+    state = build_state(env, ROWS, {0: {"pos": (5, 3)}, 2: {"pos": (5, 5)}, 1: {"pos": (1, 1)}, 3: {"pos": (9, 9)}})
+    return env, params, policy, env.observe(state, params), state

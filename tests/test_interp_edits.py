@@ -14,20 +14,21 @@ import pytest
 from caredrive.env import constants as C
 from caredrive.errors import ConfigError
 from caredrive.interp import edits as E
-from conftest import build_state
-from interp_planted import DIRECTION_UNITS, FEED_UNIT, H, forward, planted_policy, planted_world
+from interp_planted import (
+    DIRECTION_UNITS,
+    FEED_UNIT,
+    H,
+    forward,
+    planted_policy,
+    planted_setup,
+)
 
-ROWS = ["#" * 11] + ["#" + "." * 9 + "#"] * 9 + ["#" * 11]
 RIGHT_UNIT = DIRECTION_UNITS[C.RIGHT]
 
 
 @pytest.fixture(scope="module")
 def setup():
-    env, params = planted_world()
-    policy = planted_policy(env)
-    # mother 0 at (5, 3), her baby two cells to her right; mother 1 far from hers
-    state = build_state(env, ROWS, {0: {"pos": (5, 3)}, 2: {"pos": (5, 5)}, 1: {"pos": (1, 1)}, 3: {"pos": (9, 9)}})
-    return env, params, policy, env.observe(state, params), state
+    return planted_setup()
 
 
 def test_planted_mother_walks_to_her_baby_and_only_its_unit_lesion_stops_her(setup):

@@ -16,18 +16,21 @@ from caredrive.env import constants as C
 from caredrive.errors import ConfigError
 from caredrive.interp import steer as S
 from conftest import build_state
-from interp_planted import DIRECTION_UNITS, FEED_UNIT, H, forward, planted_policy, planted_world
+from interp_planted import (
+    DIRECTION_UNITS,
+    FEED_UNIT,
+    ROWS,
+    H,
+    forward,
+    planted_setup,
+)
 
-ROWS = ["#" * 11] + ["#" + "." * 9 + "#"] * 9 + ["#" * 11]
 RIGHT_UNIT = DIRECTION_UNITS[C.RIGHT]
 
 
 @pytest.fixture(scope="module")
 def setup():
-    env, params = planted_world()
-    policy = planted_policy(env)
-    state = build_state(env, ROWS, {0: {"pos": (5, 3)}, 2: {"pos": (5, 5)}, 1: {"pos": (1, 1)}, 3: {"pos": (9, 9)}})
-    return env, params, policy, env.observe(state, params)
+    return planted_setup()[:4]
 
 
 def test_a_zero_vector_changes_nothing_and_a_planted_one_moves_the_logit_as_computed(setup):
