@@ -143,3 +143,14 @@ def build_state(env, rows, agents, food=(), predators=(), t=0) -> EnvState:
 def make_state():
     """`build_state` as a fixture, for test modules that take their helpers as fixtures."""
     return build_state
+
+
+def train_tiny(run):
+    """A tiny trained run folder (`caredrive train --preset tiny`, no evaluation) in a subprocess, for tests
+    that need real checkpoints."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "caredrive.cli", "train", "--preset", "tiny", "--out", str(run),
+                    "--eval-episodes", "0", "--no-progress"], check=True, capture_output=True)
+    return run

@@ -13,6 +13,7 @@ import pytest
 from caredrive.cli import main
 from caredrive.train.config import PRESETS
 from caredrive.train.rundir import RunDir
+from conftest import train_tiny
 
 
 @pytest.fixture()
@@ -80,25 +81,7 @@ def test_a_real_process_prints_one_line_without_traceback(no_checkpoints):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("interpcli") / "run"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "caredrive.cli",
-            "train",
-            "--preset",
-            "tiny",
-            "--out",
-            str(run),
-            "--eval-episodes",
-            "0",
-            "--no-progress",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return run
+    return train_tiny(tmp_path_factory.mktemp("interpcli") / "run")
 
 
 @pytest.mark.slow

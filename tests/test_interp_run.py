@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +20,7 @@ from caredrive.interp.plots import PLOTS
 from caredrive.interp.run import SCHEMA, _write, parse_sections, parse_seeds, run_interp
 from caredrive.train.config import PRESETS
 from caredrive.train.rundir import RunDir
+from conftest import train_tiny
 
 EVIL = "<script>alert('x')</script>"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -277,25 +276,7 @@ def test_report_survives_a_damaged_interp_json(run_dir):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("interprun") / "run"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "caredrive.cli",
-            "train",
-            "--preset",
-            "tiny",
-            "--out",
-            str(run),
-            "--eval-episodes",
-            "0",
-            "--no-progress",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return run
+    return train_tiny(tmp_path_factory.mktemp("interprun") / "run")
 
 
 SCHEMA_KEYS = {
