@@ -102,6 +102,7 @@ def test_default_is_still_the_scripted_toddler():
     assert world.config.baby_brain == "scripted" and world.baby_brain is not None  # the world's toddler acts
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 @pytest.mark.parametrize("name", BRAIN_NAMES)
 def test_each_brain_trains_every_seed(runs, name):
     cfg, run, trained, _ = runs(name)
@@ -125,6 +126,7 @@ def test_each_brain_trains_every_seed(runs, name):
     assert (trained.baby_policy is None) == (name in ("scripted", "shared"))
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_shared_brain_trains_a_chain_where_every_generation_learns(runs):
     cfg, run, trained, _ = runs("shared")
     world = build_world(cfg)
@@ -145,6 +147,7 @@ def test_chain_world_by_name_builds_the_shared_brain_trainer():
     assert int(phase_params(world, cfg.phases[1]).reward_mode) == C.REWARD_LINEAGE
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_mother_copy_babies_act_from_the_frozen_network():
     """The copy's actions reach the world (info['actions']) and equal the frozen net's own sample under
     the documented key; a baby's memory is zero until it is born and non-zero once it lives."""
@@ -175,6 +178,7 @@ def test_mother_copy_babies_act_from_the_frozen_network():
     assert np.abs(np.asarray(st.carry)[np.asarray(st.world.agents.alive[slots])]).sum() > 0
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_mother_copy_is_the_phase1_mother_frozen(runs):
     cfg, run, trained, frozen = runs("mother_copy")
     mother_at_1, handed = frozen[0]
@@ -186,6 +190,7 @@ def test_mother_copy_is_the_phase1_mother_frozen(runs):
     assert not _same_tree(_weights_of_seed(mother_at_1, 0), _weights_of_seed(mother_at_1, 1))
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_network_brain_trains_its_own_network_for_the_babys_survival(runs, tmp_path):
     cfg, run, trained, _ = runs("network")
     world = build_world(cfg)
@@ -216,6 +221,7 @@ def test_network_brain_trains_its_own_network_for_the_babys_survival(runs, tmp_p
         np.testing.assert_array_equal(np.asarray(reward)[~world.mothers], own[~world.mothers].astype(np.float32))
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_mother_copy_run_resumes_with_the_results_it_would_have_had(runs, tmp_path):
     cfg, run, trained, _ = runs("mother_copy")
     killed = RunDir(tmp_path / "killed")

@@ -24,6 +24,7 @@ def test_worlds_lists_the_registry(capsys):
     assert rc == 0 and "Nursery-11x11" in out and "Nursery-Chain-11x11" in out
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_baselines_json_is_one_object_with_every_policy(capsys):
     rc, out, _ = _cli(capsys, "baselines", "--json", "--episodes", "4", "--env.max-steps", "40")
     assert rc == 0
@@ -233,6 +234,7 @@ def test_bad_input_from_a_real_process_has_no_traceback():
     assert p.returncode == 2 and "layout" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_train_tiny_end_to_end(capsys, tmp_path):
     run = tmp_path / "run"
     rc, out, _ = _cli(capsys, "train", "--preset", "tiny", "--out", str(run), "--eval-episodes", "4",

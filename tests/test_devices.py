@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import json, shutil, sys
@@ -39,6 +41,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_seeds_train_sharded_over_two_cpu_devices_and_resume_bit_for_bit(tmp_path):
     env = {**os.environ, "CAREDRIVE_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True,

@@ -14,6 +14,9 @@ from caredrive.env.policies import POLICIES
 from caredrive.env.registry import make
 from caredrive.eval.score import make_bench, score
 
+# ~1.5-3 min of scripted episodes: CI's slow step runs it (the README suite stays under ~10 min)
+pytestmark = pytest.mark.slow
+
 WORLDS = ("train", "rooms", "unlabelled")
 
 

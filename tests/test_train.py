@@ -131,6 +131,7 @@ def _initial_weights(cfg: TrainConfig) -> list:
     return jax.tree_util.tree_leaves(rs.train_state[0].params)
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_same_config_and_seed_give_identical_metrics(tiny_run, tmp_path):
     cfg, run, _ = tiny_run
     again = RunDir(tmp_path / "b")
@@ -215,6 +216,7 @@ def test_overrides_reach_the_config():
     assert cfg.phases[1].reward_mode == "mixed" and cfg.phases[0] == PRESETS["tiny"].phases[0]
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_feed_forward_variant_trains(tmp_path):
     cfg = _tiny(seeds=1, phases=(Phase("birth", 2 * 8 * 16),),
                 ppo=dataclasses.replace(PRESETS["tiny"].ppo, recurrent=False))

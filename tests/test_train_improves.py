@@ -12,6 +12,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 from caredrive.eval.rollout import baby_lifetimes, rollout_batch
 from caredrive.train.config import Phase, TrainConfig
@@ -38,6 +39,7 @@ def _mean_lifetime(trained, policy) -> float:
     return float(life.mean())
 
 
+@pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it
 def test_a_few_updates_make_the_baby_live_longer_than_the_untrained_network(tmp_path):
     run = RunDir(tmp_path / "run")
     run.create(CFG.to_dict())
