@@ -19,6 +19,7 @@ from caredrive.overrides import ENV_FIELDS, parse_overrides, parse_value
 from caredrive.train import typed
 from caredrive.train.brains import ALIASES, brain_names, get_brain
 from caredrive.train.ppo import PPOConfig
+from caredrive.train.schedule import LR_SCHEDULES
 
 MAX_SEED = 2**32 - 1  # jax keys hold 32 bits of a seed here: 2**32 + 5 would be the same key as 5
 _UNIT = "a number in (0, 1]"
@@ -48,6 +49,9 @@ def validate_ppo(ppo: PPOConfig) -> None:
             raise ConfigError(f"ppo.{name}={x!r} is not allowed: must be an integer from 1 to {hi}.")
     if not (isinstance(ppo.total_timesteps, int) and ppo.total_timesteps >= 0):
         raise ConfigError(f"ppo.total_timesteps={ppo.total_timesteps!r} is not allowed: must be an integer >= 0.")
+    if ppo.lr_schedule not in LR_SCHEDULES:
+        allowed = "; ".join(f"{k!r}: {v}" for k, v in LR_SCHEDULES.items())
+        raise ConfigError(f"ppo.lr_schedule={ppo.lr_schedule!r} is not allowed: must be one of {allowed}.")
 
 
 @dataclass(frozen=True)

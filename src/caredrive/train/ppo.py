@@ -32,11 +32,16 @@ import optax
 from flax.training.train_state import TrainState
 
 from caredrive.agents.networks import ActorCritic, initial_carry
+from caredrive.train.schedule import LR_SCHEDULES, schedule_at, schedule_count
 
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """Hyper-parameters. `total_timesteps` counts world steps (all envs), not agent steps."""
+    """Hyper-parameters. `total_timesteps` counts world steps (all envs), not agent steps.
+
+    `lr_schedule` ("restart", the default for now because studies in progress run on it, or "run"; see
+    `LR_SCHEDULES`) says whether a curriculum phase restarts the annealed learning rate or continues it
+    (moot when `anneal_lr` is false)."""
 
     lr: float = 2.5e-4
     num_envs: int = 32
@@ -53,7 +58,11 @@ class PPOConfig:
     hidden: int = 128
     recurrent: bool = True
     memory: bool = True  # False: the GRU's state is wiped every step (memory's control; same weights)
-    anneal_lr: bool = True
+    anneal_lr: bool = True  # a linear schedule from lr to 0, as long as the run's optimiser steps
+    # How that annealed rate runs over curriculum phases, each of which starts a fresh optimiser (see
+    # `LR_SCHEDULES`). "restart" stays the default for now: the lead's studies run on it, and it keeps
+    # their runs bit for bit.
+    lr_schedule: str = "restart"
     reward_scale: float = 1.0  # rewards are multiplied by this for learning (metrics stay unscaled)
     bootstrap_truncated: bool = True  # use info['final_obs'] at time-limit ends (if the env gives it)
 
@@ -208,9 +217,13 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
     net = ActorCritic(num_actions=int(env.num_actions), hidden=cfg.hidden, recurrent=cfg.recurrent, num_roles=n_roles,
                       memory=cfg.memory)
 
-    n_opt_steps = cfg.num_updates * cfg.update_epochs * cfg.num_minibatches
-    lr = optax.linear_schedule(cfg.lr, 0.0, n_opt_steps) if cfg.anneal_lr else cfg.lr
-    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule={cfg.lr_schedule!r}: must be one of {list(LR_SCHEDULES)}")
+    steps_per_update = cfg.update_epochs * cfg.num_minibatches
+    n_opt_steps = cfg.num_updates * steps_per_update
+    schedule = optax.linear_schedule(cfg.lr, 0.0, n_opt_steps) if cfg.anneal_lr else None
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                     optax.adam(cfg.lr if schedule is None else schedule, eps=1e-5))
 
     if batched:  # the env steps a whole batch itself (e.g. VecAutoReset with its cheap shared resets)
         if getattr(env, "batch", n_envs) != n_envs:
@@ -344,12 +357,17 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
                 metrics.update({"length": mean_at_end(out["len"]), "episodes": n_ep})
             metrics.update({f"{grp.prefix}{k}": jnp.mean(v) for k, v in losses.items()})
         metrics.update({f"info/{k}": v.mean() for k, v in out["info"].items()})
+        # the rate of this update's first optimiser step (every group's schedule counts alike)
+        metrics["lr"] = jnp.float32(cfg.lr) if schedule is None else schedule(
+            schedule_count(rs.train_state[0].opt_state)).astype(jnp.float32)
         return rs._replace(train_state=tuple(new_ts), key=key), metrics
 
-    def init(key, params=None, world_params=None) -> RunnerState:
+    def init(key, params=None, world_params=None, done_updates=0) -> RunnerState:
         """Fresh worlds, memories and optimisers; network weights from `params` (one entry per group, or
         the main group's weights alone) or new from `key`; world params from `world_params` (a curriculum
-        phase) or the ones given to `make_train`."""
+        phase) or the ones given to `make_train`. `done_updates`: updates the run did before this phase;
+        with `lr_schedule="run"` the fresh optimiser's learning-rate schedule continues from there (a
+        traced number, so one compiled init serves every phase); "restart" ignores it."""
         world_params = env_params if world_params is None else world_params
         params = params if isinstance(params, tuple) else (params,) + (None,) * (len(G) - 1)
         if len(params) != len(G):
@@ -365,7 +383,10 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
                 role = None if grp.role_b is None else grp.role_b[None]
                 p = net.init(sub(k_init, g), carry, jax.tree.map(lambda x: x[None], pick(obs, g)),
                              jnp.repeat(reset, grp.n)[None], role)
-            states.append(TrainState.create(apply_fn=net.apply, params=p, tx=tx))
+            ts = TrainState.create(apply_fn=net.apply, params=p, tx=tx)
+            if schedule is not None and cfg.lr_schedule == "run":
+                ts = ts.replace(opt_state=schedule_at(ts.opt_state, done_updates * steps_per_update))
+            states.append(ts)
             carries.append(carry)
         stats = EpisodeStats(jnp.zeros((n_envs, n_agents), jnp.float32), jnp.zeros((n_envs,), jnp.int32))
         return RunnerState(tuple(states), env_state, obs, reset, tuple(carries), stats, k_run, world_params)

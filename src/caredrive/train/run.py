@@ -119,19 +119,20 @@ class Trained:
     baby_policy: NetworkPolicy | None = None
 
 
-def init_seeds(trainer, keys, weights=None, world_params=None):
+def init_seeds(trainer, keys, weights=None, world_params=None, done_updates: int = 0):
     """The runner states of every seed, stacked along a leading axis.
 
     One jitted init per seed, so each seed may start from its own world params: `world_params` is the
     params, or a function `seed -> params` (e.g. a mother_copy phase whose frozen weights differ per seed).
     `weights` (stacked over seeds) start the network from a previous phase; None draws fresh ones.
+    `done_updates`: the run's updates before this phase (where `ppo.lr_schedule="run"` continues the rate).
     """
     init = jax.jit(trainer.init)
     per_seed = []
     for s in range(keys.shape[0]):
         w = None if weights is None else jax.tree.map(lambda x, s=s: x[s], weights)
         wp = world_params(s) if callable(world_params) else world_params
-        per_seed.append(init(keys[s], w, wp))
+        per_seed.append(init(keys[s], w, wp, done_updates))
     return jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed)
 
 
@@ -186,7 +187,8 @@ def train(cfg: TrainConfig, run: RunDir, resume: bool = False, progress: bool = 
         if restored is not None and p == start_phase:
             rs, first, restored = restored, start_chunk, None
         else:
-            rs = init_seeds(trainer, keys, weights, seed_params)
+            # a phase's fresh optimiser; with ppo.lr_schedule="run" its rate continues from the earlier phases
+            rs = init_seeds(trainer, keys, weights, seed_params, sum(n * k for n, k in plan[:p]))
         rs = spread(rs, cfg.seeds)  # seeds side by side on every CPU core (caredrive.devices)
         if done_updates == 0 and 0 in snap_at:  # the untrained network: the baseline of "what is learned when"
             _snapshot(run, rs, 0, p, phase, cfg, per_update)
