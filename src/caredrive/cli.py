@@ -237,7 +237,8 @@ def cmd_interp(args, extra) -> int:
 
     out = run_interp(args.run, episodes=args.episodes, seeds=args.seeds, world=args.world, tap=args.tap,
                      sections=args.only or SECTIONS, progress=not args.no_progress, overrides=args.override or (),
-                     steer_alpha=args.steer_alpha, gif=not args.no_gif, seed=args.seed)
+                     steer_alpha=args.steer_alpha, gif=not args.no_gif, seed=args.seed, vector=args.steer_vector,
+                     lesions=args.lesion or ())
     for line in out["headline"]:
         print("- " + line)
     print(f"wrote {Path(args.run) / 'interp.json'} and {len(out['plots'])} plots in {out['wall_time_s']:.0f} s; "
@@ -363,11 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--world", default="train", help="battery world to record in: train, foster, decoy, ...")
     sp.add_argument("--tap", default="gru", help="layer to lesion and steer: input enc0 enc1 gru pi0 v0 logits")
     sp.add_argument("--only", default=None, metavar="SECTIONS",
-                    help="comma-separated: probes,lesions,patching,steer,cka,training (default: all)")
+                    help="comma-separated: probes,lesions,patching,steer,cka,training (default: all); "
+                         "--override, --lesion and --steer-vector add their own sections")
     sp.add_argument("--override", nargs="+", action="extend", default=None, metavar="PATH=V",
                     help="set (PATH=V), scale (PATH*=F) or zero (PATH=0) a weight, e.g. 'gru/wh[:, 3]*=0'; the "
                          "overridden mother is scored beside the original")
+    sp.add_argument("--lesion", action="append", default=None, metavar="TAP:UNITS[:MODE]",
+                    help="score a named lesion beside the unlesioned mother (repeatable), e.g. 'gru:3,7,12' or "
+                         "'gru:0-15:mean'; MODE zero (default), mean or resample")
     sp.add_argument("--steer-alpha", type=float, default=1.0, help="scale of the steering vector")
+    sp.add_argument("--steer-vector", default=None, metavar="FILE.npy",
+                    help="your own steering vector (1-D float, the tap's width) instead of the difference of "
+                         "means, beside the same controls; adds the steer section")
     sp.add_argument("--no-gif", action="store_true", help="no GIF of the steered mother")
     sp.add_argument("--seed", type=_seed, default=0, help="episode keys")
     sp.add_argument("--no-progress", action="store_true")

@@ -12,6 +12,7 @@ from pathlib import Path
 TITLES = {
     "probes": "Linear probes per layer",
     "lesions": "Lesions: care vs self-survival",
+    "lesion_groups": "Named lesions (--lesion)",
     "patching": "Activation patching",
     "steer": "Steering and retargeting",
     "cka": "Across seeds: CKA",
@@ -28,6 +29,10 @@ NOTES = {
         "Units set to their mean (or zero, or a resampled recorded value) at every tick; the drop in care "
         "score on the training world and in her own lifetime with no birth, each with a paired 95% "
         "interval over the same episodes."
+    ),
+    "lesion_groups": (
+        "Unit groups you named (TAP:UNITS:MODE), each scored beside the unlesioned mother on the same "
+        "episodes: care drop on the training world and self-survival drop with no birth."
     ),
     "patching": (
         "One tick seen two ways with the same memory (clean vs corrupted); units of one layer copied from "
@@ -128,6 +133,18 @@ def _lesions(R, sec: dict) -> str:
     )
 
 
+def _lesion_groups(R, sec: dict) -> str:
+    summ = sec.get("summary") or {}
+    rows = [
+        [R.e(label), _span(R, summ.get("base_care"))]
+        + [_span(R, g.get(k)) for k in ("care_score", "care_drop", "self_drop")]
+        for label, g in (summ.get("groups") or {}).items()
+        if isinstance(g, dict)
+    ]
+    head = ["lesion", "care score, unlesioned", "care score, lesioned", "care drop", "self-survival drop (ticks)"]
+    return R.table(head, rows, {1, 2, 3, 4})
+
+
 def _patching(R, sec: dict) -> str:
     rows = []
     for kind, per_tap in (sec.get("summary") or {}).items():
@@ -163,6 +180,9 @@ def _patching(R, sec: dict) -> str:
 
 def _steer(R, run: Path, sec: dict) -> str:
     summ = sec.get("summary") or {}
+    vec = sec.get("vector") if isinstance(sec.get("vector"), dict) else {}
+    said = f"{vec.get('path')} (norm {R.fmt(vec.get('norm'))})" if vec.get("path") else vec.get("source")
+    note = f'<p class="note">own_vs_other vector: {R.e(said)}</p>' if said else ""
     rows = [
         [
             R.e(w),
@@ -185,6 +205,7 @@ def _steer(R, run: Path, sec: dict) -> str:
         rows,
         {1, 2, 3, 4},
     )
+    out = note + out
     off = [
         [f"−{R.e(n)}"]
         + [_span(R, r.get(k)) for k in ("care_drop", "self_drop", "random_care_drop", "random_self_drop")]
@@ -262,6 +283,7 @@ def section_interp(run) -> str:
     makers = {
         "probes": _probes,
         "lesions": _lesions,
+        "lesion_groups": _lesion_groups,
         "patching": _patching,
         "cka": _cka,
         "override": _override,

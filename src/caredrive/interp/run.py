@@ -39,6 +39,13 @@ interp.json (schema `caredrive.interp/1`), one object:
   * `training`: over_training.probes_over_training's dict (+ final_minus_first), or {skipped}.
   * `override`: `per_seed[s]` = {original | overridden: {worlds: {w: {care_score, care_ci, ...}},
     self_survival}}; `summary[w]` = {original, overridden: across}; `overrides`.
+  * `lesion_groups` (from `lesions=` / `--lesion TAP:UNITS[:MODE]`): `groups` = [{label, tap, units,
+    mode}]; `per_seed[s]` = {base (the unlesioned mother, as in `lesions`), rows: [{label, tap, mode,
+    units, care_score, care_ci, care_drop, care_drop_ci, self_drop, self_drop_ci, ..., care_specific}]};
+    `summary` = {base_care, base_self, groups: {label: {care_score, care_drop, self_drop, lifetime_drop:
+    across}}}.
+  * `steer.vector`: which vector stands as `own_vs_other`: {source: "difference of means"} or {source:
+    "file", path, sha256, norm, width} for `vector=FILE.npy` / `--steer-vector`.
 - `headline`: plain sentences from the numbers (`findings.headline`).
 - `plots`: `{name: "interp/NAME.png"}`; the GIF is `sections.steer.gif.path`.
 """
@@ -48,6 +55,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,10 +64,11 @@ import numpy as np
 
 from caredrive.errors import ConfigError
 from caredrive.interp import sections as S
+from caredrive.interp.lesion_groups import check_lesions, headline_lines, lesion_groups_section, parse_lesions
 
 SECTIONS = ("probes", "lesions", "patching", "steer", "cka", "training")
-ALL_SECTIONS = SECTIONS + ("override",)
-SCORED = ("lesions", "steer", "override")  # sections that need the scoring bench
+ALL_SECTIONS = SECTIONS + ("override", "lesion_groups")
+SCORED = ("lesions", "steer", "override", "lesion_groups")  # sections that need the scoring bench
 BENCH_WORLDS = ("train", "foster", "decoy")
 SCHEMA = "caredrive.interp/1"
 
@@ -115,7 +124,7 @@ def _check_plain(world: str, tap: str, alpha: float, episodes) -> None:
         )
 
 
-def _check_inputs(policy, tap: str, overrides, vector, units):
+def _check_inputs(policy, tap: str, overrides, vector, units, lesions=()):
     """The parts that need the loaded network: override paths, a vector's shape, lesion units."""
     from caredrive.interp.edits import check_vector, group_masks, member, tap_width
 
@@ -126,6 +135,7 @@ def _check_inputs(policy, tap: str, overrides, vector, units):
         vector = check_vector(vector, width, tap, "steering vector")
     if units is not None:
         group_masks(width, [u if np.ndim(u) else int(u) for u in units], tap)
+    check_lesions(one, lesions)
     return vector
 
 
@@ -173,6 +183,7 @@ def _steps(sections: tuple[str, ...], seeds: int, gif: bool) -> int:
         "cka": 1,
         "training": 1,
         "override": 1,
+        "lesion_groups": seeds,
     }
     return 1 + sum(per[s] for s in sections)
 
@@ -191,10 +202,13 @@ def run_interp(
     seed: int = 0,
     vector=None,
     units=None,
+    lesions=(),
 ) -> dict:
     """Run `sections` on RUN and write RUN/interp.json (merged with the sections already there) and the
     plots under RUN/interp/; return the written object. `overrides` (`PATH=V`, `PATH*=F`) add the
-    `override` section; see the module docstring for every field."""
+    `override` section; `lesions` (`"gru:3,7"`, `"gru:0-15:mean"`) the `lesion_groups` section; `vector`
+    (an array, or a `.npy` path) stands for `own_vs_other` in `steer` (added if not chosen). See the
+    module docstring for every field."""
     import jax
 
     from caredrive.train.load import load_trained
@@ -206,13 +220,28 @@ def run_interp(
         chosen += ("override",)
     if "override" in chosen and not overrides:
         raise ConfigError("the override section needs at least one --override PATH=VALUE.")
+    specs = parse_lesions(lesions)
+    if specs and "lesion_groups" not in chosen:
+        chosen += ("lesion_groups",)
+    if "lesion_groups" in chosen and not specs:
+        raise ConfigError("the lesion_groups section needs at least one --lesion TAP:UNITS[:MODE].")
+    vector_info = {"source": "difference of means (own_vs_other)"}
+    if isinstance(vector, str | os.PathLike):
+        from caredrive.interp.steer import load_vector
+
+        vector, vector_info = load_vector(vector)
+    elif vector is not None:
+        vector_info = {"source": "given", "norm": float(np.linalg.norm(np.asarray(vector, np.float64)))}
+    if vector is not None and "steer" not in chosen:
+        chosen = tuple(s for s in ALL_SECTIONS if s in chosen + ("steer",))
     _check_plain(world, tap, steer_alpha, episodes)
     seed_form(seeds)  # the form now; the range once the run says how many seeds it has
     if not run.is_dir():
         raise ConfigError(f"{run} is not a run directory: no such folder.")
     trained = load_trained(run)  # a run without checkpoints is one line here
     members = parse_seeds(seeds, trained.seeds)
-    vector = _check_inputs(trained.policy, tap, overrides, vector, units)
+    vector = _check_inputs(trained.policy, tap, overrides, vector, units, specs)
+    fns = {**S.SECTION_FNS, "lesion_groups": lambda c: lesion_groups_section(c, specs)}
     n_eps = S.Episodes() if episodes is None else S.Episodes.all(int(episodes))
 
     t_all = time.perf_counter()
@@ -242,11 +271,13 @@ def run_interp(
         results = {}
         for name in chosen:
             t0 = time.perf_counter()
-            res = S.SECTION_FNS[name](ctx)
+            res = fns[name](ctx)
+            if name == "steer":
+                res["vector"] = vector_info
             res["meta"] = {
                 "episodes": _episodes_of(name, n_eps),
                 "world": _worlds_of(name, world, bench),
-                "tap": tap,
+                "tap": ",".join(dict.fromkeys(s.tap for s in specs)) if name == "lesion_groups" else tap,
                 "seeds": [str(m) for m in members],
                 "seed": seed,
                 "wall_time_s": round(time.perf_counter() - t0, 1),
@@ -261,7 +292,7 @@ def run_interp(
 
 def _worlds_of(name: str, world: str, bench) -> str:
     """Where a section's episodes are played: recordings in `world`; scores on the bench's worlds."""
-    if name == "lesions":
+    if name in ("lesions", "lesion_groups"):
         return "train (and train with births off)"
     if name in ("steer", "override") and bench is not None:
         return ", ".join(bench.names)
@@ -273,6 +304,7 @@ def _episodes_of(name: str, n: S.Episodes) -> dict:
         "probes": {"probes": n.probes},
         "lesions": {"score": n.score},
         "override": {"score": n.score},
+        "lesion_groups": {"score": n.score},
         "patching": {"patching": n.patching},
         "steer": {"score": n.score, "vectors": n.vectors},
         "cka": {"cka": n.cka},
@@ -331,7 +363,7 @@ def _write(run: Path, trained, results: dict) -> dict:
         "run": str(run.resolve()),
         "trained_world": trained.world.name,
         "written": datetime.datetime.now().isoformat(timespec="seconds"),
-        "headline": headline(merged),
+        "headline": headline(merged) + headline_lines(merged.get("lesion_groups")),
         "plots": plots,
         "sections": merged,
     }

@@ -27,7 +27,9 @@ seeds share no unit order, so a raw transfer working would be a finding, not an 
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +56,39 @@ def steered(policy: NetworkPolicy, tap: str, vector, alpha: float = 1.0) -> Netw
     """The policy with `alpha * vector` added at `tap` every tick."""
     v = check_vector(vector, tap_width(policy, tap), tap)
     return with_edit(policy, {tap: UnitEdit(jnp.ones_like(v), jnp.asarray(alpha * v))})
+
+
+def load_vector(path) -> tuple[np.ndarray, dict]:
+    """A steering vector from a `.npy` file: 1-D, floating point, finite, not all zero; numpy's default
+    load (no pickled objects). Returns it as float32 and what interp.json says about it."""
+    p = Path(path)
+    what = f"--steer-vector {str(path)!r}"
+    if p.suffix != ".npy":
+        raise ConfigError(f"{what}: not a .npy file: save the vector with numpy.save(FILE.npy, v).")
+    if not p.is_file():
+        raise ConfigError(f"{what}: no such file.")
+    try:
+        v = np.load(p)  # numpy's default refuses pickled objects: a vector file is data, never code
+    except (ValueError, EOFError) as err:
+        why = ("it holds pickled Python objects" if "Object arrays" in str(err)
+               else "it is not a .npy array (no .npy header, or cut short)")
+        raise ConfigError(f"{what}: {why}; save a plain float array with numpy.save.") from None
+    except OSError as err:
+        raise ConfigError(f"{what}: cannot be read ({err.strerror or err}).") from None
+    if not isinstance(v, np.ndarray):
+        v.close()  # an .npz archive under a .npy name
+        raise ConfigError(f"{what}: an .npz archive, not a .npy array: save one vector with numpy.save.")
+    if v.ndim != 1:
+        raise ConfigError(f"{what}: shape {v.shape}: expected a 1-D vector (one value per unit).")
+    if not np.issubdtype(v.dtype, np.floating):
+        raise ConfigError(f"{what}: dtype {v.dtype}: expected floating point (float16/32/64).")
+    if not np.isfinite(v).all():
+        raise ConfigError(f"{what}: holds NaN or infinite values.")
+    if not np.any(v):
+        raise ConfigError(f"{what}: is all zeros: it would steer nothing.")
+    info = {"source": "file", "path": str(p.resolve()), "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+            "norm": float(np.linalg.norm(v.astype(np.float64))), "width": int(v.shape[0])}
+    return v.astype(np.float32), info
 
 
 def random_like(vector, n: int, seed: int = 0) -> np.ndarray:
