@@ -154,3 +154,26 @@ def train_tiny(run):
     subprocess.run([sys.executable, "-m", "caredrive.cli", "train", "--preset", "tiny", "--out", str(run),
                     "--eval-episodes", "0", "--no-progress"], check=True, capture_output=True)
     return run
+
+
+@pytest.fixture()
+def no_checkpoints(tmp_path):
+    """A run folder with a valid config.json and nothing trained: any error that needs the run would say
+    'has no checkpoint', so an error naming a flag proves the flag was checked first."""
+    from caredrive.train.config import PRESETS
+    from caredrive.train.rundir import RunDir
+
+    run = tmp_path / "run"
+    RunDir(run).create(PRESETS["tiny"].to_dict())
+    return run
+
+
+def one_line_error(capsys, argv) -> str:
+    """Run the CLI in-process and check it failed the way bad input must: exit 2, one line, no traceback."""
+    from caredrive.cli import main
+
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert err.startswith("caredrive: error: ") and "\n" not in err and "Traceback" not in err
+    return err

@@ -11,25 +11,7 @@ import sys
 import pytest
 
 from caredrive.cli import main
-from caredrive.train.config import PRESETS
-from caredrive.train.rundir import RunDir
-from conftest import train_tiny
-
-
-@pytest.fixture()
-def no_checkpoints(tmp_path):
-    """A run folder with a valid config.json and nothing trained."""
-    run = tmp_path / "run"
-    RunDir(run).create(PRESETS["tiny"].to_dict())
-    return run
-
-
-def _one_line_error(capsys, argv) -> str:
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert err.startswith("caredrive: error: ") and "\n" not in err and "Traceback" not in err
-    return err
+from conftest import one_line_error, train_tiny
 
 
 @pytest.mark.parametrize(
@@ -50,17 +32,17 @@ def _one_line_error(capsys, argv) -> str:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, no_checkpoints, extra, words):
-    err = _one_line_error(capsys, ["interp", str(no_checkpoints), *extra])
+    err = one_line_error(capsys, ["interp", str(no_checkpoints), *extra])
     assert words in err, err
 
 
 def test_a_missing_run_folder_is_one_line(capsys, tmp_path):
-    assert "no such folder" in _one_line_error(capsys, ["interp", str(tmp_path / "missing")])
+    assert "no such folder" in one_line_error(capsys, ["interp", str(tmp_path / "missing")])
 
 
 def test_nothing_is_written_when_the_input_is_bad(capsys, no_checkpoints):
-    _one_line_error(capsys, ["interp", str(no_checkpoints), "--tap", "bogus"])
-    _one_line_error(capsys, ["interp", str(no_checkpoints)])
+    one_line_error(capsys, ["interp", str(no_checkpoints), "--tap", "bogus"])
+    one_line_error(capsys, ["interp", str(no_checkpoints)])
     assert not (no_checkpoints / "interp.json").exists() and not (no_checkpoints / "interp").exists()
 
 
@@ -95,7 +77,7 @@ def tiny_run(tmp_path_factory):
     ],
 )
 def test_bad_input_on_a_real_run_is_one_line(capsys, tiny_run, extra, words):
-    err = _one_line_error(capsys, ["interp", str(tiny_run), *extra])
+    err = one_line_error(capsys, ["interp", str(tiny_run), *extra])
     assert words in err, err
     assert not (tiny_run / "interp.json").exists()
 

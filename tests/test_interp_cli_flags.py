@@ -23,26 +23,7 @@ from caredrive.cli import main
 from caredrive.eval.report_interp import section_interp
 from caredrive.interp.edits import override_policy
 from caredrive.interp.lesion_groups import parse_lesion
-from caredrive.train.config import PRESETS
-from caredrive.train.rundir import RunDir
-from conftest import train_tiny
-
-
-@pytest.fixture()
-def no_checkpoints(tmp_path):
-    """A run folder with a valid config.json and nothing trained: any error that needs the run would say
-    'has no checkpoint', so an error naming the flag proves it came first."""
-    run = tmp_path / "run"
-    RunDir(run).create(PRESETS["tiny"].to_dict())
-    return run
-
-
-def _one_line_error(capsys, argv) -> str:
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert err.startswith("caredrive: error: ") and "\n" not in err and "Traceback" not in err
-    return err
+from conftest import one_line_error, train_tiny
 
 
 def test_a_lesion_spec_parses_ranges_lists_and_modes():
@@ -67,13 +48,13 @@ def test_a_lesion_spec_parses_ranges_lists_and_modes():
     ],
 )
 def test_a_bad_lesion_is_one_line_before_the_run_is_read(capsys, no_checkpoints, spec, words):
-    err = _one_line_error(capsys, ["interp", str(no_checkpoints), "--lesion", "gru:1", "--lesion", spec])
+    err = one_line_error(capsys, ["interp", str(no_checkpoints), "--lesion", "gru:1", "--lesion", spec])
     assert words in err and spec.strip() in err, err
     assert not (no_checkpoints / "interp.json").exists() and not (no_checkpoints / "interp").exists()
 
 
 def test_the_named_lesions_section_needs_a_lesion(capsys, no_checkpoints):
-    err = _one_line_error(capsys, ["interp", str(no_checkpoints), "--only", "lesion_groups"])
+    err = one_line_error(capsys, ["interp", str(no_checkpoints), "--only", "lesion_groups"])
     assert "needs at least one --lesion" in err
 
 
@@ -103,7 +84,7 @@ def _bad_files(folder) -> dict:
 
 def test_a_bad_vector_file_is_one_line_before_the_run_is_read(capsys, no_checkpoints, tmp_path):
     for words, path in _bad_files(tmp_path).items():
-        err = _one_line_error(capsys, ["interp", str(no_checkpoints), "--steer-vector", str(path)])
+        err = one_line_error(capsys, ["interp", str(no_checkpoints), "--steer-vector", str(path)])
         assert "--steer-vector" in err and words in err, (words, err)
     assert not (no_checkpoints / "interp.json").exists()
 
@@ -138,7 +119,7 @@ def tiny_run(tmp_path_factory):
 )
 def test_out_of_range_units_and_a_wrong_width_are_one_line(capsys, tiny_run, tmp_path, extra, words):
     np.save(tmp_path / "v3.npy", np.ones(3, np.float32))
-    err = _one_line_error(capsys, ["interp", str(tiny_run), *[str(tmp_path / "v3.npy") if a == "VEC3" else a
+    err = one_line_error(capsys, ["interp", str(tiny_run), *[str(tmp_path / "v3.npy") if a == "VEC3" else a
                                                             for a in extra]])
     assert words in err, err
     assert not (tiny_run / "interp.json").exists()
