@@ -33,7 +33,7 @@ from caredrive.eval.tracker import episode_states_fn
 from caredrive.train import checkpoint
 from caredrive.train.load import load_config, load_trained
 from caredrive.train.run import Trained, train
-from caredrive.train.rundir import RunDir
+from caredrive.train.rundir import RunDir, write_atomic
 
 GIF_CELL, GIF_EVERY, GIF_TAIL = 16, 2, 12
 
@@ -57,7 +57,7 @@ def selfish_baseline(run_path: Path | str, progress: bool = True, seeds: int = 1
     if progress:
         print(f"training the selfish baseline in {rd.path} ...", flush=True)
     trained = train(scfg, rd, resume=resume, progress=progress)
-    done.write_text(json.dumps({"timesteps": trained.timesteps, "wall_time": trained.wall_time}))
+    write_atomic(done, json.dumps({"timesteps": trained.timesteps, "wall_time": trained.wall_time}))
     return load_trained(rd.path)
 
 
@@ -157,7 +157,7 @@ def evaluate_run(run_path: Path | str, episodes: int = 256, seed: int = 0, progr
         "goodhart": flags, "gifs": gif_paths,
     }
     out = M.clean(out)
-    (run_path / "eval.json").write_text(json.dumps(out, indent=1))
+    write_atomic(run_path / "eval.json", json.dumps(out, indent=1))  # a kill leaves the old file or the new
     verdict = {
         "run": str(run_path), "eval_json": str(run_path / "eval.json"), "episodes": episodes,
         "care": out["care"], "battery_summary": out["battery_summary"], "battery_headline": out["battery_headline"],

@@ -24,6 +24,7 @@ from caredrive.eval.cares import DEFINITION
 from caredrive.eval.compare import permutation_test
 from caredrive.experiments.measures import LABELS
 from caredrive.experiments.spec import Plan
+from caredrive.train.rundir import write_atomic
 
 # two-sided 95% Student-t quantiles by degrees of freedom; beyond 30, 1.96 + 2.5/df is within 0.002
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -239,8 +240,8 @@ def write_results(out: Path, plan: Plan, records: list[dict], wall_s: float) -> 
         if f.exists():
             timings["settings"][r["setting"]] = json.loads(f.read_text())
     paths = [out / "results.json", out / "timings.json", out / f"{plan.study.name}.png", out / "RESULTS.md"]
-    paths[0].write_text(json.dumps(res, indent=1))
-    paths[1].write_text(json.dumps(timings, indent=1))
+    write_atomic(paths[0], json.dumps(res, indent=1))  # a kill leaves the old file or the new, never half
+    write_atomic(paths[1], json.dumps(timings, indent=1))
     plot(res, paths[2])
-    paths[3].write_text(markdown(res, timings, image=paths[2].name))
+    write_atomic(paths[3], markdown(res, timings, image=paths[2].name))
     return paths

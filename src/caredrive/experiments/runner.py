@@ -7,9 +7,11 @@
     OUT/.jax_cache/           compiled XLA programs, reused by re-runs and Ray workers (safe to delete)
 
 Finished settings are kept and skipped on a re-run; an interrupted one resumes its training from its last
-checkpoint (`train(..., resume=True)`). Locally the settings run one after another in this process. With
-Ray (`ray=...`) each setting is a Ray task in a fresh worker process with the driver's CPU device count
-(results are reproducible for a given count: `caredrive.devices`), so both paths give the same numbers.
+checkpoint (`train(..., resume=True)`). Files are replaced atomically and an eval.json cut short by a kill is
+redone, so the same command finishes a folder killed at any moment. Locally the settings run one after another
+in this process. With Ray (`ray=...`) each setting is a Ray task in a fresh worker process with the driver's
+CPU device count (results are reproducible for a given count: `caredrive.devices`), so both paths give the
+same numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from caredrive.experiments.results import machine, write_results
 from caredrive.experiments.spec import Plan, Setting, Study
 from caredrive.outpath import run_folder
 from caredrive.train.config import TrainConfig
+from caredrive.train.rundir import write_atomic
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,11 @@ def run_setting(job: Job, progress: bool = False) -> dict:
         if not resume:
             rd.create(job.config.to_dict())
         trained = train(job.config, rd, resume=resume, progress=progress)
-        (rd.path / "trained.json").write_text(json.dumps({"timesteps_per_seed": trained.timesteps}))
+        write_atomic(rd.path / "trained.json", json.dumps({"timesteps_per_seed": trained.timesteps}))
     times["train_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     eval_path = rd.path / "eval.json"
-    ev = json.loads(eval_path.read_text()) if eval_path.exists() else None
+    ev = _read_json(eval_path)
     if ev is None or ev.get("episodes") != job.episodes or ev.get("seed") != job.eval_seed:
         evaluate_run(rd.path, episodes=job.episodes, seed=job.eval_seed, progress=progress, gifs=False,
                      selfish=job.selfish_seeds > 0, selfish_seeds=max(1, job.selfish_seeds))
@@ -100,9 +103,18 @@ def run_setting(job: Job, progress: bool = False) -> dict:
               "episodes": job.episodes, "selfish_reference": ev["care"].get("selfish_reference"),
               "seeds": seed_rows(ev, extra)}
     times["total_s"] = time.perf_counter() - t0
-    (rd.path / "timing.json").write_text(json.dumps({**times, **machine()}, indent=1))
-    (rd.path / "setting.json").write_text(json.dumps(record, indent=1))
+    write_atomic(rd.path / "timing.json", json.dumps({**times, **machine()}, indent=1))
+    write_atomic(rd.path / "setting.json", json.dumps(record, indent=1))
     return record
+
+
+def _read_json(path: Path):
+    """The file's JSON, or None where it is missing or cut short (`caredrive eval` writes eval.json in
+    place, so a kill mid-write leaves half a file: the evaluation is then redone)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def seed_rows(ev: dict, extra: dict[str, list]) -> list[dict]:
@@ -151,7 +163,7 @@ def prepare(out: Path, plan: Plan) -> None:
                               f"(see {f}): choose another --out, or delete it to start over.")
         return
     out.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(desc, indent=1))
+    write_atomic(f, json.dumps(desc, indent=1))
 
 
 def finished(job: Job) -> dict | None:
@@ -249,7 +261,7 @@ def run_on_ray(todo: list[Job], address: str, echo: Callable[[str], None], finis
                 raise
             say_setting(echo, finished_before + len(out), n, out[j.setting.name], time.perf_counter() - t0)
             Path(j.run).mkdir(parents=True, exist_ok=True)  # a remote worker wrote its own copy: keep one here
-            (Path(j.run) / "setting.json").write_text(json.dumps(out[j.setting.name], indent=1))
+            write_atomic(Path(j.run) / "setting.json", json.dumps(out[j.setting.name], indent=1))
         return out
     finally:
         if started:
