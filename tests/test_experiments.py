@@ -271,3 +271,10 @@ def test_rollout_measures_on_tiny_trained_runs(tmp_path):
     assert set(ch) == {"grandchild_born", "grandchild_lifetime", "grandchild_survival"}
     assert all(0.0 <= b <= 1.0 for b in ch["grandchild_born"])
     assert all(x is None or 0 < x <= 320 for x in ch["grandchild_lifetime"])
+
+
+def test_results_print_three_digit_figures_in_full():
+    from caredrive.experiments.results import _f
+
+    assert _f(103.19) == "103.2"  # was "1e+02" in a lifetime interval's upper end
+    assert _f(88.04) == "88.04" and _f(None) == "—" and _f(0.5, sign=True) == "+0.50"

@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("experiment", help="run a named study (settings x seeds); `caredrive experiment list`")
     sp.add_argument("name", help="a study (emergence, baby-brains, chain, off-switch, capability, mirror, memory) "
                                  "or `list`")
-    sp.add_argument("--budget", default="small", help="small (2 CPU cores, ~30 min), full (accelerator) or tiny (tests)")
+    sp.add_argument("--budget", default="small", help="small (2 CPU cores, ~20-60 min: `experiment list`), full (accelerator) or tiny (tests)")
     sp.add_argument("--seeds", type=int, default=None, help="seeds per setting (default: the budget's)")
     sp.add_argument("--out", default=None, help="result folder (default runs/experiments/NAME-BUDGET); "
                                                 "re-running it keeps finished settings and resumes the rest")

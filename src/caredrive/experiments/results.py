@@ -159,7 +159,8 @@ def plot(results: dict, path: Path) -> Path:
 def _f(x, digits: int = 2, sign: bool = False) -> str:
     if x is None:
         return "—"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}g}" if abs(x) >= 100 else f"{x:.{digits}f}"
+    # three digits or more: one decimal (".2g" printed 103.19 as "1e+02")
+    return f"{x:+.{digits}f}" if sign else f"{x:.1f}" if abs(x) >= 100 else f"{x:.{digits}f}"
 
 
 def _mci(a: dict, sign: bool = False) -> str:
