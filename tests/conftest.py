@@ -20,6 +20,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # one CPU device, whatever the machine: the CLI's own call (caredrive.devices) then finds JAX set up and
 # leaves it; the sharded-seeds path is tested in a fresh process (test_devices.py)
 jax.config.update("jax_num_cpu_devices", 1)
+# no machine-wide cache of selfish baselines in tests (caredrive.eval.selfish): each test trains what it
+# checks; tests/test_selfish_cache.py points the cache at a temporary folder. Subprocesses inherit this.
+os.environ["CAREDRIVE_CACHE"] = "off"
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

@@ -7,7 +7,7 @@ baseline's seeds share one network call (same architecture, weights concatenated
 
 Baselines: `none` (the mother leaves at the birth, `mother_leaves`), `idle`, `random`, `selfish` (the
 same trainer and config with the `self` reward in every phase, trained on demand and cached in
-RUN/baselines/selfish; its seeds are pooled) and `carer` (scripted, privileged: the upper reference).
+RUN/baselines/selfish and a shared cache, `caredrive.eval.selfish`; its seeds are pooled) and `carer` (scripted, privileged: the upper reference).
 """
 
 from __future__ import annotations
@@ -29,36 +29,13 @@ from caredrive.eval.battery import Battery, build_battery, seen_in_training
 from caredrive.eval.battery import headline as battery_headline
 from caredrive.eval.cares import DEFINITION
 from caredrive.eval.cares import count as count_cares
+from caredrive.eval.selfish import selfish_baseline
 from caredrive.eval.tracker import episode_states_fn
-from caredrive.train import checkpoint
 from caredrive.train.load import load_config, load_trained
-from caredrive.train.run import Trained, train
-from caredrive.train.rundir import RunDir, write_atomic
+from caredrive.train.run import Trained
+from caredrive.train.rundir import write_atomic
 
 GIF_CELL, GIF_EVERY, GIF_TAIL = 16, 2, 12
-
-
-def selfish_baseline(run_path: Path | str, progress: bool = True, seeds: int = 1) -> Trained:
-    """The run's config with the `self` reward in every phase and `seeds` seeds (only the seeds the
-    evaluation pools are trained: each costs as much as a trained mother), trained once and cached under
-    RUN/baselines/selfish (reused when its config matches and it finished; resumed if interrupted)."""
-    cfg = load_config(run_path)
-    scfg = dataclasses.replace(cfg, seeds=max(1, seeds),
-                               phases=tuple(dataclasses.replace(p, reward_mode="self") for p in cfg.phases))
-    rd = RunDir(Path(run_path) / "baselines" / "selfish")
-    done = rd.path / "done.json"
-    same = (rd.path / "config.json").exists() and json.loads((rd.path / "config.json").read_text()) == json.loads(
-        json.dumps(scfg.to_dict()))
-    if same and done.exists():
-        return load_trained(rd.path)
-    resume = same and checkpoint.latest(rd.checkpoints) is not None
-    if not resume:
-        rd.create(scfg.to_dict(), overwrite=True)
-    if progress:
-        print(f"training the selfish baseline in {rd.path} ...", flush=True)
-    trained = train(scfg, rd, resume=resume, progress=progress)
-    write_atomic(done, json.dumps({"timesteps": trained.timesteps, "wall_time": trained.wall_time}))
-    return load_trained(rd.path)
 
 
 def _np(tree):
