@@ -9,10 +9,10 @@ import shutil
 import jax
 import numpy as np
 import pytest
-from conftest import train_tiny
 
 import caredrive.eval.selfish as selfish
 from caredrive.train.rundir import RUN_NAMES
+from conftest import train_tiny
 
 
 class Trains(Exception):
