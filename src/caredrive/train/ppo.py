@@ -260,14 +260,16 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
         for g, grp in enumerate(G):
             obs_b = pick(rs.obs, g)
             reset_b = jnp.repeat(rs.reset, grp.n)
-            carry, logits, value = apply_step(rs.train_state[g].params, rs.carry[g], obs_b, reset_b, g)
+            with jax.named_scope("act"):  # scopes name the ops for benchmarks/train_profile.py's time split
+                carry, logits, value = apply_step(rs.train_state[g].params, rs.carry[g], obs_b, reset_b, g)
             action = jax.random.categorical(sub(k_act, g), logits).astype(jnp.int32)
             log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
             a = action.reshape(n_envs, grp.n)
             act_e = a if act_e is None else act_e.at[:, grp.idx].set(a)
             acted.append((obs_b, reset_b, carry, action, log_prob, value))
 
-        obs, env_state, reward, done, info = step_envs(k_env, rs.env_state, act_e, rs.env_params)
+        with jax.named_scope("env"):
+            obs, env_state, reward, done, info = step_envs(k_env, rs.env_state, act_e, rs.env_params)
         reward = reward.astype(jnp.float32)
         done = done.astype(bool)
         trunc = None
@@ -280,8 +282,9 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
             n = G[g].n
             rew_b = pick(reward, g) * cfg.reward_scale
             if trunc is not None:
-                _, _, v_final = apply_step(rs.train_state[g].params, carry, pick(info["final_obs"], g),
-                                           jnp.zeros_like(reset_b), g)
+                with jax.named_scope("act"):
+                    _, _, v_final = apply_step(rs.train_state[g].params, carry, pick(info["final_obs"], g),
+                                               jnp.zeros_like(reset_b), g)
                 rew_b = rew_b + cfg.gamma * jnp.where(jnp.repeat(trunc, n), v_final, 0.0)
             trs.append(Transition(obs_b, reset_b, action, log_prob, value, rew_b, jnp.repeat(done, n)))
 
@@ -304,8 +307,11 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
     def update_minibatch(ts: TrainState, mb):
         carry0, traj, adv, targets, role = mb
         grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-        (total, aux), grads = grad_fn(ts.params, net.apply, carry0, traj, adv, targets, role, cfg)
-        return ts.apply_gradients(grads=grads), {"loss/total": total, **aux}
+        with jax.named_scope("loss"):  # its forward ops are named loss/jvp(..), the backward's transpose(..)
+            (total, aux), grads = grad_fn(ts.params, net.apply, carry0, traj, adv, targets, role, cfg)
+        with jax.named_scope("optimizer"):
+            ts = ts.apply_gradients(grads=grads)
+        return ts, {"loss/total": total, **aux}
 
     def update_epoch(ts: TrainState, key, batch, g: int):
         carry0, traj, adv, targets = batch
@@ -343,7 +349,8 @@ def make_train(cfg: PPOConfig, env, env_params, learner_mask=None, roles=None, n
         new_ts, metrics = [], {}
         for g, grp in enumerate(G):
             traj, ts = trajs[g], rs.train_state[g]
-            _, _, last_v = apply_step(ts.params, rs.carry[g], pick(rs.obs, g), jnp.repeat(rs.reset, grp.n), g)
+            with jax.named_scope("act"):
+                _, _, last_v = apply_step(ts.params, rs.carry[g], pick(rs.obs, g), jnp.repeat(rs.reset, grp.n), g)
             adv, targets = gae(traj.reward, traj.value, traj.done, last_v, cfg.gamma, cfg.gae_lambda)
 
             def epoch(ts, k, g=g, batch=(carry0[g], traj, adv, targets)):
