@@ -22,7 +22,8 @@ def _small(birth: float = 1.6, seeds: int = 4, episodes: int = 128) -> Budget:
     Cutting it is not free: at 0.8M no seed of the default world cared (off-switch study, 2026-12-01: the
     no-rebirth setting scored +0.29..+0.32 where the full 3.2M gives +0.63 over 8 seeds), so the studies
     that compare settings against the default world (baby-brains, off-switch, capability) train its whole
-    length; the others (other worlds) keep 1.6M, not yet checked."""
+    length, and so do chain and memory since 2026-12-06 (the mirror study at 1.6M left 3 of 4 default-world
+    seeds not caring); mirror keeps 1.6M, the budget its docs/RESULTS.md section was measured at."""
     return Budget("small", "small", ("--phase2.timesteps", str(int(birth * 1e6))), seeds, episodes, 1,
                   ("small preset at its full length (0.4M + 3.2M steps per seed)" if birth == 3.2 else
                    f"small preset, birth phase cut to {birth:g}M steps per seed (of 3.2M)") + f", {seeds} seeds, "
@@ -76,7 +77,7 @@ def _chain() -> Study:
         "child, the babies (and what they grow into) are their own network trained for their own survival.",
         (Setting("lineage", ("--run.baby-brain", "shared"), "lineage (all rewarded)"),
          Setting("first_only", ("--run.baby-brain", "network"), "first mother only")),
-        (TINY, _small(), _full()),
+        (TINY, _small(3.2), _full()),
         base_tokens=("--run.world", "Nursery-Chain-11x11", "--phase2.reward-mode", "lineage"),
         measures=("lifetime", "chain"),
         comparisons=_vs("first_only", ("lineage",), ("grandchild_lifetime", "grandchild_born", "care_score")),
@@ -155,7 +156,7 @@ def _memory() -> Study:
         "a GRU against a feed-forward network and against the same GRU with its memory wiped every tick.",
         (Setting("gru", (), "GRU"), Setting("ff", ("--ppo.recurrent", "false"), "feed-forward"),
          Setting("wiped", ("--ppo.memory", "false"), "GRU, memory wiped")),
-        (TINY, _small(), full),
+        (TINY, _small(3.2), full),
         base_tokens=("--run.world", "Nursery-Memory-15x15", "--run.seed", "100"),
         measures=("lifetime",), comparisons=_vs("ff", ("gru",), ("mean_lifetime", "care_score"))
         + (Comparison("gru", "wiped", "mean_lifetime"),),
