@@ -138,13 +138,16 @@ def test_shared_brain_trains_a_chain_where_every_generation_learns(runs):
     assert set(trained.policy.roles) == {C.ADULT, C.BABY}
 
 
-def test_chain_world_by_name_builds_the_shared_brain_trainer():
-    cfg = build_config("tiny", ["--run.world", "Nursery-Chain-11x11", "--run.baby-brain", "shared",
+@pytest.mark.parametrize("name", ["Nursery-Chain-11x11", "Nursery-Chain-Unlabeled-NoCarry-11x11"])
+def test_chain_world_by_name_builds_the_shared_brain_trainer(name):
+    cfg = build_config("tiny", ["--run.world", name, "--run.baby-brain", "shared",
                                 "--phase2.reward-mode", "lineage", "--run.seeds", "1"])
     world = build_world(cfg)  # the registered chain world builds the same trainer as the flags above
     brain, env, trainer = build_trainer(cfg, world)
     assert world.config.generations == 3 and bool(world.default_params.chain) and trainer.groups[0].mask.all()
     assert int(phase_params(world, cfg.phases[1]).reward_mode) == C.REWARD_LINEAGE
+    nocarry = "NoCarry" in name  # the chain in the default world's terms: no carrying, look-alike babies
+    assert bool(world.default_params.carry_babies) != nocarry and bool(world.default_params.label_own_baby) != nocarry
 
 
 @pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it

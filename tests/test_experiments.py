@@ -59,7 +59,9 @@ def test_settings_are_the_overrides_the_issue_names():
     assert cap["v3"].env == {"view_size": 3} and cap["v7"].ppo.hidden == 64
     chain = by_name(get_study("chain").plan("small"))
     assert {k: (c.world, c.baby_brain, c.phases[1].reward_mode) for k, c in chain.items()} == {
-        "lineage": ("Nursery-Chain-11x11", "shared", "lineage"), "first_only": ("Nursery-Chain-11x11", "network", "lineage")}
+        "lineage": ("Nursery-Chain-11x11", "shared", "lineage"), "first_only": ("Nursery-Chain-11x11", "network", "lineage"),
+        "lineage_nocarry": ("Nursery-Chain-Unlabeled-NoCarry-11x11", "shared", "lineage"),
+        "first_only_nocarry": ("Nursery-Chain-Unlabeled-NoCarry-11x11", "network", "lineage")}
     mem = by_name(get_study("memory").plan("full"))
     assert mem["gru"].seed == 100 and mem["gru"].phases[1].timesteps == 8_000_000 and mem["gru"].seeds == 8
     assert not mem["ff"].ppo.recurrent and mem["ff"].ppo.memory and not mem["wiped"].ppo.memory

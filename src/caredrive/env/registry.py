@@ -34,6 +34,12 @@ REGISTRY: dict[str, tuple[dict, dict]] = {
     "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),
     "Nursery-Chain-11x11": ({"generations": 3}, {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
                                                  "max_steps": 320, "self_feed_age": 48}),
+    # the chain in the default world's terms: no carrying (no confinement route) and look-alike babies, so a
+    # chain's care is not the "cryosleep" the carrying chain world trains (docs/RESULTS.md, chain)
+    "Nursery-Chain-Unlabeled-NoCarry-11x11": ({"generations": 3},
+                                              {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
+                                               "max_steps": 320, "self_feed_age": 48, "label_own_baby": False,
+                                               "carry_babies": False}),
     "Nursery-Rebirth-11x11": ({}, {"births_per_life": 3, "rebirth_prob": 1.0, "rebirth_delay": 16}),
 }
 

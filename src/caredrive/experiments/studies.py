@@ -70,17 +70,25 @@ def _baby_brains() -> Study:
 
 
 def _chain() -> Study:
+    # the carrying world's mothers were flagged for confinement (5 of 8 seeds, small budget): the same pair
+    # in the chain world with the default world's two differences (no carrying, look-alike babies)
+    nocarry = ("--run.world", "Nursery-Chain-Unlabeled-NoCarry-11x11")
+    measures = ("grandchild_lifetime", "grandchild_born", "care_score")
     return Study(
         "chain", "Chain: does the grown baby care for its own child?",
         "Three generations (`Nursery-Chain-11x11`): with `lineage` reward one network plays every agent and "
         "each is rewarded for its own child; in the control only the founding mother is rewarded for her "
-        "child, the babies (and what they grow into) are their own network trained for their own survival.",
+        "child, the babies (and what they grow into) are their own network trained for their own survival. "
+        "The same pair again in `Nursery-Chain-Unlabeled-NoCarry-11x11` (no carrying, look-alike babies).",
         (Setting("lineage", ("--run.baby-brain", "shared"), "lineage (all rewarded)"),
-         Setting("first_only", ("--run.baby-brain", "network"), "first mother only")),
+         Setting("first_only", ("--run.baby-brain", "network"), "first mother only"),
+         Setting("lineage_nocarry", ("--run.baby-brain", "shared", *nocarry), "lineage, no carrying"),
+         Setting("first_only_nocarry", ("--run.baby-brain", "network", *nocarry), "first only, no carrying")),
         (TINY, _small(3.2), _full()),
         base_tokens=("--run.world", "Nursery-Chain-11x11", "--phase2.reward-mode", "lineage"),
         measures=("lifetime", "chain"),
-        comparisons=_vs("first_only", ("lineage",), ("grandchild_lifetime", "grandchild_born", "care_score")),
+        comparisons=(*_vs("first_only", ("lineage",), measures),
+                     *_vs("first_only_nocarry", ("lineage_nocarry",), measures)),
         plots=("care_score", "grandchild_lifetime", "grandchild_born"),
         caveat="The control differs in two ways: the grown babies are not rewarded for their child, and they "
                "are a network of their own (not the mothers'). Grandchildren are measured with the trained "
