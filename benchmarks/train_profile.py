@@ -29,7 +29,6 @@ import time
 import jax
 
 from caredrive.devices import seed_sharding, use_cpu_cores
-from caredrive.train.run import init_seeds
 
 PARTS = ("env", "act", "forward", "backward", "optimizer", "other")
 
@@ -107,13 +106,12 @@ def own_times(events: list[dict]) -> list[tuple[dict, float]]:
 
 
 def profile(seeds: int, updates: int, preset: str, overrides: list[str], reps: int) -> dict:
-    from train_throughput import _setup  # the birth phase's trainer, as the throughput benchmark builds it
+    from train_throughput import _chunk, _setup  # the birth phase, as the throughput benchmark runs it
 
     cfg, _, _, wp, trainer, _ = _setup(preset, overrides, seeds, updates)
-    rs = init_seeds(trainer, jax.random.split(jax.random.key(0), seeds), None, wp)
+    rs, chunk = _chunk(trainer, wp, seeds, updates)
     sharding = seed_sharding(seeds)
     rs = jax.device_put(rs, sharding if sharding is not None else jax.devices()[0])
-    chunk = jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda x, _: trainer.update(x), r, None, length=updates)))
     compiled = chunk.lower(rs).compile()
     parts, inferred = op_parts(compiled.as_text())
     rs, m = compiled(rs)
