@@ -175,9 +175,23 @@ def test_runner_writes_results_keeps_finished_settings_and_resumes_the_rest(fake
     assert json.loads((out / "results.json").read_text()) == res
 
     fakes.clear()
-    with pytest.raises(ConfigError, match="another budget, seed count or grid"):
+    with pytest.raises(ConfigError, match="another budget, seed count or setting overrides"):
         runner.run_study(_study(), "tiny", seeds=3, out=out, echo=lines.append, cache=False)
+    with pytest.raises(ConfigError, match="another budget, seed count or setting overrides"):
+        runner.run_study(_study((TWO[0], Setting("b", ("--env.n-predators", "1")))), "tiny", out=out, cache=False)
     assert fakes == []
+
+    # a grid that gained a setting: the finished ones are kept, only the new one runs
+    lines.clear()
+    runner.run_study(_study((*TWO, Setting("c", ("--env.n-hazards", "0")))), "tiny", out=out, echo=lines.append,
+                     cache=False)
+    assert fakes == [("c", False, 2), ("c", "eval", False)]
+    assert "added c" in lines[0] and "2 finished, kept" in lines[0]
+    assert [r["setting"] for r in json.loads((out / "results.json").read_text())["settings"]] == ["a", "b", "c"]
+    # ... and one that lost it, then got it back with other overrides: refused, not silently reused
+    runner.run_study(_study(), "tiny", out=out, echo=lines.append, cache=False)
+    with pytest.raises(ConfigError, match="another config"):
+        runner.run_study(_study((*TWO, Setting("c", ("--env.n-hazards", "1")))), "tiny", out=out, cache=False)
 
 
 def test_seed_rows_use_the_one_definition_of_cares():

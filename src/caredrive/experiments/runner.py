@@ -6,7 +6,8 @@
     OUT/results.json, OUT/<study>.png, OUT/RESULTS.md    (caredrive.experiments.results)
     OUT/.jax_cache/           compiled XLA programs, reused by re-runs and Ray workers (safe to delete)
 
-Finished settings are kept and skipped on a re-run; an interrupted one resumes its training from its last
+Finished settings are kept and skipped on a re-run (also when the study's grid has since gained or lost
+settings; a setting whose overrides changed is refused); an interrupted one resumes its training from its last
 checkpoint (`train(..., resume=True)`). Files are replaced atomically and an eval.json cut short by a kill is
 redone, so the same command finishes a folder killed at any moment. Locally the settings run one after another
 in this process. With Ray (`ray=...`) each setting is a Ray task in a fresh worker process with the driver's
@@ -153,22 +154,41 @@ def jobs(plan: Plan, out: Path, cpu_devices: int | None = None, cache: str | Non
                 cpu_devices=cpu_devices, cache=cache) for s, cfg in zip(st.settings, plan.configs, strict=True)]
 
 
-def prepare(out: Path, plan: Plan) -> None:
-    """Create OUT with study.json, or check that an existing OUT holds this very plan."""
+def prepare(out: Path, plan: Plan) -> str:
+    """Create OUT with study.json, or check that an existing OUT holds this plan. A grid that only gained or
+    lost settings (budget, seeds and every shared setting's overrides unchanged) is taken over: its finished
+    settings are kept, and the note returned says what changed; anything else is refused."""
     desc = plan.describe()
     f = out / "study.json"
-    if f.exists():
-        if not _same_json(json.loads(f.read_text()), desc):
-            raise ConfigError(f"{out} holds {plan.study.name!r} with another budget, seed count or grid "
-                              f"(see {f}): choose another --out, or delete it to start over.")
-        return
-    out.mkdir(parents=True, exist_ok=True)
+    if not f.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(f, json.dumps(desc, indent=1))
+        return ""
+    old = json.loads(f.read_text())
+    if _same_json(old, desc):
+        return ""
+    was, now = old.get("settings", {}), desc["settings"]
+    if not (_same_json({**old, "settings": None}, {**desc, "settings": None})
+            and all(_same_json(was[k], now[k]) for k in was.keys() & now.keys())):
+        raise ConfigError(f"{out} holds {plan.study.name!r} with another budget, seed count or setting overrides "
+                          f"(see {f}): choose another --out, or delete it to start over.")
     write_atomic(f, json.dumps(desc, indent=1))
+    added, dropped = [k for k in now if k not in was], [k for k in was if k not in now]
+    return "; grid changed since this folder was made" + "".join(
+        f", {sign} {', '.join(names)}" for sign, names in (("added", added), ("dropped", dropped)) if names)
 
 
 def finished(job: Job) -> dict | None:
+    """The setting's record when it finished with this very config (a grid that changed may have left a
+    folder of the same name behind), else None."""
     f = Path(job.run) / "setting.json"
-    return json.loads(f.read_text()) if f.exists() else None
+    if not f.exists():
+        return None
+    from caredrive.train.rundir import RunDir
+
+    if not _same_json(RunDir(job.run).load_config(), job.config.to_dict()):
+        raise ConfigError(f"{job.run} holds a run with another config: delete it or choose another --out.")
+    return json.loads(f.read_text())
 
 
 def say_setting(echo: Callable[[str], None], i: int, n: int, record: dict, wall: float | None) -> None:
@@ -193,7 +213,7 @@ def run_study(study: Study, budget: str = "small", seeds: int | None = None, out
     if ray is not None:
         _import_ray()  # a missing Ray is one line before any folder is made
     out = run_folder(out if out is not None else default_out(study, budget), "--out")
-    prepare(out, plan)
+    grid_note = prepare(out, plan)
     cache_dir = str((out / ".jax_cache").absolute()) if cache else None
     use_compile_cache(cache_dir)
     todo = jobs(plan, out, cache=cache_dir)
@@ -201,7 +221,7 @@ def run_study(study: Study, budget: str = "small", seeds: int | None = None, out
     todo = [j for j in todo if j.setting.name not in done]
     n = len(study.settings)
     echo(f"{study.name}: {n} settings x {plan.seeds} seeds, budget {plan.budget.name} ({plan.budget.note}) -> {out}"
-         + (f"; {len(done)} finished, kept" if done else ""))
+         + grid_note + (f"; {len(done)} finished, kept" if done else ""))
     t0 = time.perf_counter()
     if ray is None:
         for j in todo:
