@@ -17,17 +17,17 @@ from caredrive.devices import seed_sharding, use_cpu_cores
 use_cpu_cores()  # before JAX starts, as the CLI does
 import jax  # noqa: E402
 
-from train_throughput import _chunk, _setup  # noqa: E402
+from train_throughput import _chunk, _initial, _setup  # noqa: E402
 
 orig = jax.lax.scan
 seeds, updates = 4, 4
 cfg, _, _, wp, trainer, _ = _setup("small", [], seeds, updates)
+rs0 = jax.device_put(_initial(trainer, wp, seeds), seed_sharding(seeds))
 compiled = {}
 for U in (1, 2, 8):
     def patched(f, init, xs=None, length=None, reverse=False, unroll=1, _U=U, **kw):
         return orig(f, init, xs, length=length, reverse=reverse, unroll=_U, **kw)
-    rs0, chunk = _chunk(trainer, wp, seeds, updates, scan=orig)  # the update loop itself is not unrolled
-    rs0 = jax.device_put(rs0, seed_sharding(seeds))
+    chunk = _chunk(trainer, updates, scan=orig)  # the update loop itself is not unrolled
     jax.lax.scan = patched
     t0 = time.perf_counter()
     try:

@@ -106,10 +106,10 @@ def own_times(events: list[dict]) -> list[tuple[dict, float]]:
 
 
 def profile(seeds: int, updates: int, preset: str, overrides: list[str], reps: int) -> dict:
-    from train_throughput import _chunk, _setup  # the birth phase, as the throughput benchmark runs it
+    from train_throughput import _chunk, _initial, _setup  # the throughput benchmark's program
 
     cfg, _, _, wp, trainer, _ = _setup(preset, overrides, seeds, updates)
-    rs, chunk = _chunk(trainer, wp, seeds, updates)
+    rs, chunk = _initial(trainer, wp, seeds), _chunk(trainer, updates)
     sharding = seed_sharding(seeds)
     rs = jax.device_put(rs, sharding if sharding is not None else jax.devices()[0])
     compiled = chunk.lower(rs).compile()

@@ -41,16 +41,20 @@ def _setup(preset: str, overrides: list[str], seeds: int, updates: int):
     return cfg, world, env, wp, make_train(ppo, env, wp, learner_mask=mask, roles=roles, num_roles=2), mask
 
 
-def _chunk(trainer, wp, seeds: int, updates: int, scan=jax.lax.scan):
-    """`(initial state of every seed, jitted chunk)`: the chunk runs `updates` PPO updates of every seed,
-    the seeds vmapped as training does; the other training benchmarks time this same program."""
-    rs = init_seeds(trainer, jax.random.split(jax.random.key(0), seeds), None, wp)
-    return rs, jax.jit(jax.vmap(lambda r: scan(lambda x, _: trainer.update(x), r, None, length=updates)))
+def _initial(trainer, wp, seeds: int):
+    """Every seed's initial train state (keys 0..seeds-1 of key 0), as the training benchmarks start."""
+    return init_seeds(trainer, jax.random.split(jax.random.key(0), seeds), None, wp)
+
+
+def _chunk(trainer, updates: int, scan=jax.lax.scan):
+    """The jitted chunk: `updates` PPO updates of every seed, the seeds vmapped as training does; the other
+    training benchmarks time this same program (a fresh jit each call, so a patched `scan` is traced)."""
+    return jax.jit(jax.vmap(lambda r: scan(lambda x, _: trainer.update(x), r, None, length=updates)))
 
 
 def measure(seeds: int, updates: int, preset: str, overrides: list[str]) -> dict:
     cfg, world, env, wp, trainer, _ = _setup(preset, overrides, seeds, updates)
-    rs, chunk = _chunk(trainer, wp, seeds, updates)
+    rs, chunk = _initial(trainer, wp, seeds), _chunk(trainer, updates)
     sharding = seed_sharding(seeds)
     states = {"one device": jax.device_put(rs, jax.devices()[0])}
     if sharding is not None:

@@ -147,7 +147,8 @@ def test_chain_world_by_name_builds_the_shared_brain_trainer(name):
     assert world.config.generations == 3 and bool(world.default_params.chain) and trainer.groups[0].mask.all()
     assert int(phase_params(world, cfg.phases[1]).reward_mode) == C.REWARD_LINEAGE
     nocarry = "NoCarry" in name  # the chain in the default world's terms: no carrying, look-alike babies
-    assert bool(world.default_params.carry_babies) != nocarry and bool(world.default_params.label_own_baby) != nocarry
+    p = world.default_params
+    assert bool(p.carry_babies) is not nocarry and bool(p.label_own_baby) is not nocarry
 
 
 @pytest.mark.slow  # moved out of the README suite (keep it under ~10 min); CI's slow step runs it

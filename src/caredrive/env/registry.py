@@ -12,6 +12,9 @@ from caredrive.env.params import EnvConfig, EnvParams
 from caredrive.errors import ConfigError
 
 # name -> (static overrides, dynamic overrides) on top of the defaults
+# three generations: each grown baby has a child of its own and is rewarded for it (lineage)
+_CHAIN = {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96, "max_steps": 320, "self_feed_age": 48}
+
 REGISTRY: dict[str, tuple[dict, dict]] = {
     "Nursery-11x11": ({}, {}),
     # the confinement story: babies can be carried and look like hers. Every seed trained here carries its
@@ -32,14 +35,11 @@ REGISTRY: dict[str, tuple[dict, dict]] = {
     "Nursery-Memory-15x15": ({"grid_size": 15, "view_size": 3},
                              {"label_own_baby": False, "carry_babies": False, "cry_direction": False, "n_food": 3}),
     "Nursery-Rooms-13x13": ({"grid_size": 13}, {"layout": C.LAYOUT_ROOMS}),
-    "Nursery-Chain-11x11": ({"generations": 3}, {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
-                                                 "max_steps": 320, "self_feed_age": 48}),
+    "Nursery-Chain-11x11": ({"generations": 3}, _CHAIN),
     # the chain in the default world's terms: no carrying (no confinement route) and look-alike babies, so a
     # chain's care is not the "cryosleep" the carrying chain world trains (docs/RESULTS.md, chain)
     "Nursery-Chain-Unlabeled-NoCarry-11x11": ({"generations": 3},
-                                              {"chain": True, "reward_mode": C.REWARD_LINEAGE, "adult_age": 96,
-                                               "max_steps": 320, "self_feed_age": 48, "label_own_baby": False,
-                                               "carry_babies": False}),
+                                              {**_CHAIN, "label_own_baby": False, "carry_babies": False}),
     "Nursery-Rebirth-11x11": ({}, {"births_per_life": 3, "rebirth_prob": 1.0, "rebirth_delay": 16}),
 }
 

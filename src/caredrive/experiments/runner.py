@@ -81,9 +81,9 @@ def run_setting(job: Job, progress: bool = False) -> dict:
     t0 = time.perf_counter()
     if not (rd.path / "trained.json").exists():
         resume = (rd.path / "config.json").exists()
-        if resume and not _same_json(rd.load_config(), job.config.to_dict()):
-            raise ConfigError(f"{rd.path} holds a run with another config: delete it or choose another --out.")
-        if not resume:
+        if resume:
+            _check_config(job)
+        else:
             rd.create(job.config.to_dict())
         trained = train(job.config, rd, resume=resume, progress=progress)
         write_atomic(rd.path / "trained.json", json.dumps({"timesteps_per_seed": trained.timesteps}))
@@ -178,16 +178,21 @@ def prepare(out: Path, plan: Plan) -> str:
         f", {sign} {', '.join(names)}" for sign, names in (("added", added), ("dropped", dropped)) if names)
 
 
-def finished(job: Job) -> dict | None:
-    """The setting's record when it finished with this very config (a grid that changed may have left a
-    folder of the same name behind), else None."""
-    f = Path(job.run) / "setting.json"
-    if not f.exists():
-        return None
+def _check_config(job: Job) -> None:
+    """Refuse a setting folder made with another config (a resumed run, or a finished one a changed grid
+    left behind under the same name): it must never be reused as this setting's result."""
     from caredrive.train.rundir import RunDir
 
     if not _same_json(RunDir(job.run).load_config(), job.config.to_dict()):
         raise ConfigError(f"{job.run} holds a run with another config: delete it or choose another --out.")
+
+
+def finished(job: Job) -> dict | None:
+    """The setting's record when it finished with this very config, else None."""
+    f = Path(job.run) / "setting.json"
+    if not f.exists():
+        return None
+    _check_config(job)
     return json.loads(f.read_text())
 
 
