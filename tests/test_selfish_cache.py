@@ -86,3 +86,20 @@ def test_off_turns_the_cache_off_and_the_key_names_what_defines_the_result(monke
     assert k != selfish.cache_key({**cfg, "seed": cfg["seed"] + 1})
     monkeypatch.setattr(selfish, "code_digest", lambda: "edited")
     assert k != selfish.cache_key(cfg)  # a change to the world, agents or trainer misses the cache
+
+
+def test_the_code_digest_is_the_code_this_process_imported_not_what_is_on_disk_later(monkeypatch, tmp_path):
+    """A study that runs for an hour while its sources are edited must file its baselines under the code it
+    trains with: the digest is read at import, so an edit afterwards changes neither it nor the cache key."""
+    import caredrive
+    from caredrive import provenance
+
+    cfg = {"seed": 0}
+    before, key = selfish.code_digest(), selfish.cache_key(cfg)
+    assert before == provenance.source_digest()  # nothing edited yet: disk and process agree
+    tree = tmp_path / "caredrive"
+    shutil.copytree(caredrive.__path__[0], tree, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "env" / "nursery.py").write_text((tree / "env" / "nursery.py").read_text() + "\n# edited\n")
+    assert provenance.source_digest(tree) != before  # the edit is one the digest sees ...
+    monkeypatch.setattr(provenance, "source_digest", lambda root=None: "what the disk says now")
+    assert selfish.code_digest() == before and selfish.cache_key(cfg) == key  # ... and the process ignores it

@@ -14,7 +14,6 @@ dropped and the baseline retrained.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import jax
 
 from caredrive.errors import ConfigError
+from caredrive.provenance import CODE_DIGEST
 from caredrive.train import checkpoint
 from caredrive.train.load import load_config, load_trained
 from caredrive.train.run import Trained, train
@@ -44,18 +44,10 @@ def cache_root() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "caredrive"
 
 
-@functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 of the source that decides what training produces: a code change misses the cache."""
-    import caredrive
-
-    root = Path(caredrive.__file__).parent
-    h = hashlib.sha256()
-    for pkg in ("env", "agents", "train"):
-        for f in sorted((root / pkg).rglob("*.py")):
-            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
-    h.update((root / "devices.py").read_bytes())
-    return h.hexdigest()
+    """The digest of the training code this process runs (read when it was imported): a code change misses
+    the cache, and an edit on disk after caredrive's import does not relabel what this process trains."""
+    return CODE_DIGEST
 
 
 def cache_key(config: dict) -> str:
