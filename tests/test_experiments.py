@@ -231,6 +231,9 @@ def test_markdown_and_plot_of_a_result_folder(fakes, tmp_path):
     assert "| `a` | +0.72 [" in md and "| 2/2 | 0/2 |" in md and "| 0/2 | 1/2 |" in md
     assert "`a` − `b`, care score: +0.50 (two-sided p = 0.333, 2 vs 2 seeds" in md
     assert "![toy](toy.png)" in md and "Goodhart detector" in md
+    assert "2 seeds per setting." in md  # the budget's own seed count: nothing to explain
+    res = json.loads((out / "results.json").read_text())
+    assert "3 seeds per setting (`--seeds 3` in place of the budget's 2)." in R.markdown({**res, "seeds": 3})
     png = (out / "toy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 100_000
 

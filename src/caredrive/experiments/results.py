@@ -107,7 +107,7 @@ def build(plan: Plan, records: list[dict]) -> dict:
     return {
         "study": st.name, "title": st.title, "question": st.question, "command": plan.command,
         "budget": {"name": plan.budget.name, "preset": plan.budget.preset, "tokens": list(plan.budget.tokens),
-                   "note": plan.budget.note, "episodes": plan.budget.episodes},
+                   "note": plan.budget.note, "episodes": plan.budget.episodes, "seeds": plan.budget.seeds},
         "seeds": plan.seeds, "measures": names, "cares_definition": DEFINITION, "caveat": st.caveat,
         "settings": settings,
         "comparisons": [compare(by[c.a], by[c.b], c.measure) for c in st.comparisons],
@@ -176,7 +176,9 @@ def markdown(results: dict, timings: dict | None = None, image: str | None = Non
     extra = [m for m in results["measures"] if m != "care_score"]
     b = results["budget"]
     lines = [f"## {results['title']}", "", results["question"], "", "```bash", results["command"], "```", ""]
-    ran = f"Budget `{b['name']}`: {b['note']}; {results['seeds']} seeds per setting."
+    n = results["seeds"]
+    instead = f" (`--seeds {n}` in place of the budget's {b['seeds']})" if b.get("seeds", n) != n else ""
+    ran = f"Budget `{b['name']}`: {b['note']}; {n} seeds per setting{instead}."
     refs = {s["selfish_reference"] for s in results["settings"]}
     ran += f" The care score's zero: {', '.join(sorted(r for r in refs if r))}."
     if timings:
