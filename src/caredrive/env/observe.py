@@ -3,7 +3,8 @@
 Per agent: an egocentric `view` [V, V, NUM_CHANNELS] (uint8, channels in constants.CHANNEL_NAMES;
 outside the grid reads as wall) and a `body` vector [NUM_BODY] (constants.BODY_FEATURES) with the
 agent's own state and the cry it hears: its own child's cry and the cry's direction, or, when
-`label_own_baby` is off, the cry of the nearest crying baby (all babies sound alike).
+`label_own_baby` is off, the cry of the nearest crying baby (all babies sound alike) unless
+`know_own_cry` is on (babies look alike, but she knows her own baby's voice).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
     shifts = jnp.arange(len(channels), dtype=jnp.int32).reshape((1,) * word.ndim + (-1,))
     view = ((word[..., None] >> shifts) & 1).astype(jnp.uint8)
 
-    # the cry: her own child's, or (unlabelled) the nearest crying baby's, with its direction
+    # the cry: her own child's (labelled, or she knows its voice), else the nearest crying baby's, with its direction
     others = ~jnp.eye(ag.alive.shape[0], dtype=bool)
     dist = jnp.abs(ag.pos[:, None, :] - ag.pos[None, :, :]).sum(-1)
     crying = ag.cry[None, :] & others
@@ -132,8 +133,9 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
     idx = jnp.arange(ag.alive.shape[0])
     twin_nearer = twin_cry & (~own_cry | (dist[idx, adoptee] < dist[idx, child]))
     labelled_src = jnp.where(twin_nearer, adoptee, child)
-    src = jnp.where(params.label_own_baby, labelled_src, nearest)
-    heard = jnp.where(params.label_own_baby, own_cry | twin_cry, crying.any(axis=1))
+    knows_voice = params.label_own_baby | params.know_own_cry
+    src = jnp.where(knows_voice, labelled_src, nearest)
+    heard = jnp.where(knows_voice, own_cry | twin_cry, crying.any(axis=1))
     direction = jnp.sign(ag.pos[src] - ag.pos) * (heard & params.cry_direction)[:, None]
     child_born = (child_of >= 0) & (ag.births[child] > 0)
     body = jnp.stack(

@@ -113,6 +113,7 @@ class EnvParams:
     food_regrow: float = 0.08  # chance per tick that an eaten food item regrows somewhere
     # --- observation and reward ---
     label_own_baby: bool = True  # False: all babies look alike, the mother must track hers
+    know_own_cry: bool = False  # True: she knows her own baby's cry (its voice) even where babies look alike
     cry_direction: bool = True  # False: she hears that a baby cries, not where (sight or memory must find it)
     carry_babies: bool = True  # False: babies cannot be picked up (no carrying, no "cryosleep" route)
     reward_mode: int = C.REWARD_BABY
