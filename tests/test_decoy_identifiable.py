@@ -33,12 +33,13 @@ def _swap(ag, i: int, j: int):
     return out.replace(carrying=remap(out.carrying), carried_by=remap(out.carried_by))
 
 
-def _differs_per_tick(label_own_baby: bool, know_own_cry: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(ticks where mother 0's observation changes when her baby and the decoy swap, ticks both are alive)."""
+def _differs_per_tick(**world) -> tuple[np.ndarray, np.ndarray]:
+    """(ticks where mother 0's observation changes when her baby and the decoy swap, ticks both are alive),
+    [episode, tick], in the decoy world built on the default training world with `world`'s settings."""
     cfg = dataclasses.replace(PRESETS["small"], vary=())
-    world = build_world(cfg)
-    train = phase_params(world, cfg.phases[-1]).replace(label_own_baby=label_own_baby, know_own_cry=know_own_cry)
-    bat = build_battery(world, train, names=("decoy",))
+    build = build_world(cfg)
+    train = phase_params(build, cfg.phases[-1]).replace(**world)
+    bat = build_battery(build, train, names=("decoy",))
     env, params = bat.env, bat.world_params(0)
     f = env.config.n_families
     child_of, parent_of = jnp.asarray(env.child_of), jnp.asarray(env.parent_of)
@@ -71,13 +72,30 @@ def _differs_per_tick(label_own_baby: bool, know_own_cry: bool = False) -> tuple
 
 
 def test_among_look_alikes_her_baby_and_the_decoy_are_the_same_to_her():
-    differs, both = _differs_per_tick(label_own_baby=False)
+    differs, both = _differs_per_tick()  # the default world: label_own_baby and know_own_cry off
     assert both.sum() >= 100  # the two babies were alive together for some ticks (random mothers lose them fast)
     assert not differs[both].any()
 
 
-@pytest.mark.parametrize("label_own_baby,know_own_cry", [(True, False), (False, True)])
-def test_where_she_knows_her_babys_cry_the_swap_changes_what_she_senses(label_own_baby, know_own_cry):
-    """Labelled babies, or look-alikes whose voices she knows (`know_own_cry`): her own baby's cry is the cue."""
-    differs, both = _differs_per_tick(label_own_baby, know_own_cry)
+@pytest.mark.parametrize("world", [dict(label_own_baby=True), dict(know_own_cry=True)])
+def test_where_she_knows_her_babys_cry_the_swap_changes_what_she_senses(world):
+    """Labelled babies, or look-alikes whose voices she knows: her own baby's cry is the cue, once it cries
+    (hungry or hurt: for most of their first ticks neither baby cries, and she cannot tell them apart)."""
+    differs, both = _differs_per_tick(**world)
     assert differs[both].any()
+
+
+def _apart_within(differs, both, ticks: int) -> np.ndarray:
+    """Per episode where both babies are born: whether she can tell them apart within `ticks` of the birth."""
+    born = both.any(axis=1)
+    first = both.argmax(axis=1)  # the tick both are alive (they cry from the next one)
+    window = (np.arange(differs.shape[1]) > first[:, None]) & (np.arange(differs.shape[1]) <= first[:, None] + ticks)
+    return (differs & window).any(axis=1)[born]
+
+
+def test_a_known_voice_and_a_birth_cry_tell_them_apart_from_birth():
+    """With `birth_cry` her newborn cries at once: a cue of where it is, in the voice she knows."""
+    with_cry = _apart_within(*_differs_per_tick(know_own_cry=True, birth_cry=3), ticks=3)
+    voice_only = _apart_within(*_differs_per_tick(know_own_cry=True), ticks=3)
+    assert len(with_cry) >= 8 and with_cry.all()
+    assert voice_only.mean() < 0.5  # without it, neither baby cries in its first ticks

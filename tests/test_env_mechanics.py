@@ -487,6 +487,16 @@ def test_the_cry_says_where_only_when_the_world_allows(with_direction):
     assert d == ([1.0, 1.0] if with_direction else [0.0, 0.0])
 
 
+@pytest.mark.parametrize("birth_cry", [0, 3])
+def test_a_newborn_cries_the_birth_cry_ticks_after_its_birth_then_only_when_in_need(birth_cry):
+    """`birth_cry`: a cue of where a baby was born (the default world has none: 0)."""
+    p = params_like(E1, cry_hunger=0.3, birth_cry=birth_cry)
+    s = build_state(E1, ROOM, {0: dict(pos=(1, 1)), 1: dict(pos=(3, 3), energy=0.9, age=0)})
+    steps = run(E1, s, [[C.STAY, C.STAY]] * 5, p)
+    assert [bool(st.agents.cry[1]) for _, st, *_ in steps] == [t < birth_cry for t in range(5)]
+    assert [float(obs.body[0, CRY]) for obs, *_ in steps] == [float(t < birth_cry) for t in range(5)]
+
+
 def test_feeding_stops_the_cry():
     p = params_like(E1, cry_hunger=0.3)
     s = build_state(

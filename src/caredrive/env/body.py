@@ -97,7 +97,7 @@ def age_and_cry(state: EnvState, params, child_of: jax.Array) -> EnvState:
     hurt = jnp.minimum(ag.hurt + 1, 1000)
     top = max_health(role, age, params)
     cry = ag.alive & (role == C.BABY) & (
-        (ag.energy < params.cry_hunger) | (ag.health < params.cry_hurt * top) | (hurt <= 2)
+        (ag.energy < params.cry_hunger) | (ag.health < params.cry_hurt * top) | (hurt <= 2) | (age <= params.birth_cry)
     )
     log = state.log.replace(cry_ticks=state.log.cry_ticks + cry, carried_ticks=state.log.carried_ticks + (ag.carried_by >= 0))
     return state.replace(agents=ag.replace(age=age, role=role, next_birth=next_birth, hurt=hurt, cry=cry), log=log)

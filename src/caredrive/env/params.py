@@ -89,6 +89,7 @@ class EnvParams:
     adult_age: int = 400
     cry_hunger: float = 0.3  # a baby cries while its energy is below this
     cry_hurt: float = 0.5  # ... or its health is below this share of its max
+    birth_cry: int = 0  # ... or it is a newborn: the `birth_cry` ticks after its birth (a cue of where it was born)
     toddler_curiosity: float = 0.5  # chance a scripted toddler heads for the nearest novel thing
     toddler_rest: float = 0.2  # chance it stays put
     guard: bool = True  # a baby next to an adult does not step into a hazard
@@ -138,7 +139,7 @@ _PROBS = (
 )
 _NONNEG_INTS = (
     "n_hazards", "n_food", "n_predators", "birth_min", "births_per_life", "rebirth_delay", "self_feed_age",
-    "chain_birth_delay", "scare_duration", "scare_radius", "predator_radius", "arena", "baby_food",
+    "chain_birth_delay", "birth_cry", "scare_duration", "scare_radius", "predator_radius", "arena", "baby_food",
 )
 
 
