@@ -100,6 +100,8 @@ def test_a_bad_study_is_one_config_error(make_plan, match):
     (["experiment", "mirror", "--budget", "huge"], "--budget='huge'"),
     (["experiment", "mirror", "--frobnicate"], "unrecognized"),
     (["experiment", "mirror", "--budget", "tiny", "--out", "{file}/sub"], "--out="),
+    (["experiment", "off-switch", "--only", "no_rebirth,b9_p1_d16"], "--only='no_rebirth,b9_p1_d16' is not allowed"),
+    (["experiment", "off-switch", "--only", ","], "--only='' is not allowed"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_before_any_work(capsys, monkeypatch, tmp_path, argv, match):
     monkeypatch.setattr(runner, "run_study", lambda *a, **k: pytest.fail("work started before the input was checked"))
@@ -107,6 +109,16 @@ def test_cli_bad_input_is_one_line_exit_2_before_any_work(capsys, monkeypatch, t
     assert main([a.replace("{file}", str(tmp_path / "afile")) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("caredrive: error:") and match in err and err.count("\n") == 1
+
+
+def test_only_keeps_the_named_settings_and_their_comparisons_and_says_so_in_the_command():
+    st = _study((*TWO, Setting("c", ("--env.n-hazards", "0"))), comparisons=(Comparison("a", "b"), Comparison("c", "a")))
+    sub = st.subset(("c", "a"))
+    assert [s.name for s in sub.settings] == ["a", "c"] and sub.comparisons == (Comparison("c", "a"),)
+    plan = sub.plan("tiny", seeds=3)
+    assert plan.command == "caredrive experiment toy --budget tiny --seeds 3 --only a,c"
+    assert list(plan.describe()["settings"]) == ["a", "c"]
+    assert st.plan("tiny").command == "caredrive experiment toy --budget tiny"
 
 
 def test_cli_lists_every_study(capsys):

@@ -224,6 +224,8 @@ def cmd_experiment(args, extra) -> int:
     from caredrive.experiments.runner import run_study
 
     study = get_study(args.name)
+    if args.only is not None:
+        study = study.subset(tuple(n.strip() for n in args.only.split(",") if n.strip()))
     study.plan(args.budget, args.seeds)  # every setting's config checked here, before any work
     if args.out is not None:
         run_folder(args.out, "--out")
@@ -348,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "or `list`")
     sp.add_argument("--budget", default="small", help="small (2 CPU cores, ~20-60 min: `experiment list`), full (accelerator) or tiny (tests)")
     sp.add_argument("--seeds", type=int, default=None, help="seeds per setting (default: the budget's)")
+    sp.add_argument("--only", default=None, metavar="SETTING[,SETTING]",
+                    help="run only these settings of the grid (and the comparisons among them)")
     sp.add_argument("--out", default=None, help="result folder (default runs/experiments/NAME-BUDGET); "
                                                 "re-running it keeps finished settings and resumes the rest")
     sp.add_argument("--ray", default=None, metavar="auto|ADDRESS",

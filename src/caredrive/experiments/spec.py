@@ -9,6 +9,7 @@ before anything runs: a bad study is one ConfigError line, not a crash an hour i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -61,6 +62,20 @@ class Study:
     comparisons: tuple[Comparison, ...] = ()
     plots: tuple[str, ...] = ("care_score",)  # per-seed measures drawn, one panel each (+ share caring)
     caveat: str = ""  # what the figures do not say
+    only: tuple[str, ...] = ()  # the settings `--only` kept (in the command that reproduces it); () all
+
+    def subset(self, names: tuple[str, ...]) -> Study:
+        """The study with only the named settings (in the study's order) and the comparisons among them:
+        a few settings at more seeds, or one rerun, without the rest of the grid."""
+        have = [s.name for s in self.settings]
+        unknown = [n for n in names if n not in have]
+        if unknown or not names:
+            raise ConfigError(f"--only={','.join(names)!r} is not allowed: name settings of study {self.name!r}, "
+                              f"comma-separated, from {have}.")
+        kept = tuple(s for s in self.settings if s.name in names)
+        keep = {s.name for s in kept}
+        return dataclasses.replace(self, settings=kept, only=tuple(s.name for s in kept),
+                                   comparisons=tuple(c for c in self.comparisons if {c.a, c.b} <= keep))
 
     def budget(self, name: str) -> Budget:
         for b in self.budgets:
@@ -119,6 +134,7 @@ class Plan:
     def command(self) -> str:
         """The command that reproduces it (no --out or --ray: where and how it ran does not change it)."""
         extra = "" if self.seeds == self.budget.seeds else f" --seeds {self.seeds}"
+        extra += f" --only {','.join(self.study.only)}" if self.study.only else ""
         return f"caredrive experiment {self.study.name} --budget {self.budget.name}{extra}"
 
     def describe(self) -> dict:
