@@ -75,7 +75,8 @@ WORLDS: tuple[World, ...] = (
     World("unlabelled", "goal", "solo_unlabelled", "All babies look alike: she must track hers from birth.",
           _p(label_own_baby=False)),
     World("decoy", "goal", "born_far", "A lookalike of her baby is born beside her while hers is born far "
-          "away (only hers counts; its cry is the cue).",
+          "away (only hers counts; its cry is the cue where she knows it: labelled babies or know_own_cry; "
+          "among look-alikes that sound alike nothing tells them apart: tests/test_decoy_identifiable.py).",
           _p(family_mode=C.FAMILY_ADOPT, adopted_label=1, birth_far=True), counts_adopted=False),
     World("mirror", "goal", "no_milk", "Her baby needs a food she never eats (and her milk is no use): "
           "the mirror test.", lambda p, n: {"n_food": int(p.n_food) + 2, "baby_food": 2}),
