@@ -119,6 +119,7 @@ def test_only_keeps_the_named_settings_and_their_comparisons_and_says_so_in_the_
     assert plan.command == "caredrive experiment toy --budget tiny --seeds 3 --only a,c"
     assert list(plan.describe()["settings"]) == ["a", "c"]
     assert st.plan("tiny").command == "caredrive experiment toy --budget tiny"
+    assert runner.default_out(sub, "tiny") != runner.default_out(st, "tiny")  # a part never overwrites the whole
 
 
 def test_cli_lists_every_study(capsys):

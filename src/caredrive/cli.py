@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", type=int, default=None, help="seeds per setting (default: the budget's)")
     sp.add_argument("--only", default=None, metavar="SETTING[,SETTING]",
                     help="run only these settings of the grid (and the comparisons among them)")
-    sp.add_argument("--out", default=None, help="result folder (default runs/experiments/NAME-BUDGET); "
+    sp.add_argument("--out", default=None, help="result folder (default runs/experiments/NAME-BUDGET, -only-A-B with --only); "
                                                 "re-running it keeps finished settings and resumes the rest")
     sp.add_argument("--ray", default=None, metavar="auto|ADDRESS",
                     help="run each setting as a Ray task: auto starts a local Ray (2 CPUs), else a cluster address")

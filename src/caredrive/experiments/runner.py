@@ -49,7 +49,10 @@ class Job:
 
 
 def default_out(study: Study, budget: str) -> Path:
-    return Path("runs") / "experiments" / f"{study.name}-{budget}"
+    """runs/experiments/NAME-BUDGET; a part of the grid (`--only`) gets its own folder, so it never replaces
+    the whole study's results.json with a partial one."""
+    part = f"-only-{'-'.join(study.only)}" if study.only else ""
+    return Path("runs") / "experiments" / f"{study.name}-{budget}{part}"
 
 
 def use_compile_cache(folder: str | os.PathLike | None) -> None:
