@@ -17,13 +17,13 @@ TINY = Budget("tiny", "tiny", seeds=2, episodes=4, selfish_seeds=0,
               note="tests: 2 updates a phase, 2 seeds, 4 episodes, scripted forager as the zero")
 
 
-def _small(birth: float = 1.6, seeds: int = 4, episodes: int = 128) -> Budget:
+def _small(birth: float = 3.2, seeds: int = 4, episodes: int = 128) -> Budget:
     """The small preset with its birth phase set to `birth` million steps per seed (the preset's is 3.2M).
     Cutting it is not free: at 0.8M no seed of the default world cared (off-switch study, 2026-12-01: the
     no-rebirth setting scored +0.29..+0.32 where the full 3.2M gives +0.63 over 8 seeds), so the studies
     that compare settings against the default world (baby-brains, off-switch, capability) train its whole
-    length, and so do chain and memory since 2026-12-06 (the mirror study at 1.6M left 3 of 4 default-world
-    seeds not caring); mirror keeps 1.6M, the budget its docs/RESULTS.md section was measured at."""
+    length, and so do chain and memory, and mirror (at 1.6M it left 3 of 4 default-world seeds not
+    caring), since 2026-12-06: every study now trains the preset's whole length."""
     return Budget("small", "small", ("--phase2.timesteps", str(int(birth * 1e6))), seeds, episodes, 1,
                   ("small preset at its full length (0.4M + 3.2M steps per seed)" if birth == 3.2 else
                    f"small preset, birth phase cut to {birth:g}M steps per seed (of 3.2M)") + f", {seeds} seeds, "
@@ -62,7 +62,7 @@ def _baby_brains() -> Study:
         "The same curriculum with the babies played by the scripted toddler, their own network trained for "
         "their survival, a frozen copy of the mother, or the very network being trained.",
         tuple(Setting(b, ("--run.baby-brain", b)) for b in brains),
-        (TINY, _small(3.2, 4, 64), _full()),
+        (TINY, _small(episodes=64), _full()),
         measures=("lifetime",), comparisons=_vs("scripted", brains[1:]), plots=("care_score", "mean_lifetime"),
         caveat="`network` and `mother_copy` mothers are scored with the scripted toddler as their baby (so the "
                "score compares with the baselines'); `shared` mothers with the network playing the babies too.",
@@ -84,7 +84,7 @@ def _chain() -> Study:
          Setting("first_only", ("--run.baby-brain", "network"), "first mother only"),
          Setting("lineage_nocarry", ("--run.baby-brain", "shared", *nocarry), "lineage, no carrying"),
          Setting("first_only_nocarry", ("--run.baby-brain", "network", *nocarry), "first only, no carrying")),
-        (TINY, _small(3.2), _full()),
+        (TINY, _small(), _full()),
         base_tokens=("--run.world", "Nursery-Chain-11x11", "--phase2.reward-mode", "lineage"),
         measures=("lifetime", "chain"),
         comparisons=(*_vs("first_only", ("lineage",), measures),
@@ -110,7 +110,7 @@ def _off_switch() -> Study:
         "Sweep how replaceable a baby is (births per life, the chance and delay of a rebirth after a loss) "
         "and measure the care score and abandonment (her baby dies while she is alive, not starving and "
         "out of reach) against the no-rebirth default.",
-        settings, (TINY, _small(3.2, 4, 64), _full()),
+        settings, (TINY, _small(episodes=64), _full()),
         measures=("lifetime", "abandonment"),
         comparisons=_vs("no_rebirth", [s.name for s in settings[1:]], ("abandonment", "care_score")),
         plots=("care_score", "abandonment", "deaths_per_birth"),
@@ -130,7 +130,7 @@ def _capability() -> Study:
         "capability", "Capability: is there a threshold of network width or view for care?",
         "Network width 8 to 128 (view 5x5), and view 3x3 / 7x7 at width 64: the share of seeds that care "
         "and their care score per setting.",
-        settings, (TINY, _small(3.2, 4, 64), _full()),
+        settings, (TINY, _small(episodes=64), _full()),
         measures=("lifetime",), comparisons=(Comparison("h8", "h64"), Comparison("v3", "h64"), Comparison("v7", "h64")),
         plots=("care_score", "mean_lifetime"),
         caveat="Width is the hidden size of every layer (encoder, GRU, heads); view changes what she sees, not "
@@ -164,7 +164,7 @@ def _memory() -> Study:
         "a GRU against a feed-forward network and against the same GRU with its memory wiped every tick.",
         (Setting("gru", (), "GRU"), Setting("ff", ("--ppo.recurrent", "false"), "feed-forward"),
          Setting("wiped", ("--ppo.memory", "false"), "GRU, memory wiped")),
-        (TINY, _small(3.2), full),
+        (TINY, _small(), full),
         base_tokens=("--run.world", "Nursery-Memory-15x15", "--run.seed", "100"),
         measures=("lifetime",), comparisons=_vs("ff", ("gru",), ("mean_lifetime", "care_score"))
         + (Comparison("gru", "wiped", "mean_lifetime"),),
