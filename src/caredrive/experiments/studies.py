@@ -17,17 +17,13 @@ TINY = Budget("tiny", "tiny", seeds=2, episodes=4, selfish_seeds=0,
               note="tests: 2 updates a phase, 2 seeds, 4 episodes, scripted forager as the zero")
 
 
-def _small(birth: float = 3.2, seeds: int = 4, episodes: int = 128) -> Budget:
-    """The small preset with its birth phase set to `birth` million steps per seed (the preset's is 3.2M).
-    Cutting it is not free: at 0.8M no seed of the default world cared (off-switch study, 2026-12-01: the
-    no-rebirth setting scored +0.29..+0.32 where the full 3.2M gives +0.63 over 8 seeds), so the studies
-    that compare settings against the default world (baby-brains, off-switch, capability) train its whole
-    length, and so do chain and memory, and mirror (at 1.6M it left 3 of 4 default-world seeds not
-    caring), since 2026-12-06: every study now trains the preset's whole length."""
-    return Budget("small", "small", ("--phase2.timesteps", str(int(birth * 1e6))), seeds, episodes, 1,
-                  ("small preset at its full length (0.4M + 3.2M steps per seed)" if birth == 3.2 else
-                   f"small preset, birth phase cut to {birth:g}M steps per seed (of 3.2M)") + f", {seeds} seeds, "
-                  f"{episodes} episodes")
+def _small(seeds: int = 4, episodes: int = 128) -> Budget:
+    """The small preset at its whole length (0.4M + 3.2M steps per seed). Every study trains all of it:
+    cut, care does not emerge on the default world (birth phase 0.8M: no seed cared, off-switch study
+    2026-12-01; 1.6M: 1 of 4, mirror study), so a cut study compares mothers that do not yet care. The
+    length stays an explicit override, so result folders made before keep matching their study.json."""
+    return Budget("small", "small", ("--phase2.timesteps", "3200000"), seeds, episodes, 1,
+                  f"small preset at its full length (0.4M + 3.2M steps per seed), {seeds} seeds, {episodes} episodes")
 
 
 def _full(tokens=(), seeds: int = 8, episodes: int = 512, preset: str = "full", note: str = "") -> Budget:
