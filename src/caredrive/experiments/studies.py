@@ -18,12 +18,14 @@ TINY = Budget("tiny", "tiny", seeds=2, episodes=4, selfish_seeds=0,
 
 
 def _small(seeds: int = 4, episodes: int = 128) -> Budget:
-    """The small preset at its whole length (0.4M + 3.2M steps per seed). Every study trains all of it:
-    cut, care does not emerge on the default world (birth phase 0.8M: no seed cared, off-switch study
-    2026-12-01; 1.6M: 1 of 4, mirror study), so a cut study compares mothers that do not yet care. The
-    length stays an explicit override, so result folders made before keep matching their study.json."""
+    """The small preset with the 3.2M-step birth phase it had until 2026-12-06 (0.4M + 3.2M steps per seed;
+    the default now trains 4.8M). Cut further, care does not emerge on the default world (birth phase 0.8M:
+    no seed cared, off-switch study 2026-12-01; 1.6M: 1 of 4, mirror study), so a cut study compares mothers
+    that do not yet care. Every study's results (docs/RESULTS.md) were measured at this length, and the
+    override keeps their result folders matching their study.json; at 4.8M each would take 1.5x as long."""
     return Budget("small", "small", ("--phase2.timesteps", "3200000"), seeds, episodes, 1,
-                  f"small preset at its full length (0.4M + 3.2M steps per seed), {seeds} seeds, {episodes} episodes")
+                  f"small preset, birth phase 3.2M (0.4M + 3.2M steps per seed; the default trains 4.8M), "
+                  f"{seeds} seeds, {episodes} episodes")
 
 
 def _full(tokens=(), seeds: int = 8, episodes: int = 512, preset: str = "full", note: str = "") -> Budget:
@@ -42,8 +44,8 @@ def _emergence() -> Study:
         "Train many seeds of the default curriculum (live for yourself, then a baby is born) and measure "
         "the distribution of care scores, the share of seeds that care and the share flagged for confinement.",
         (Setting("default", label="default world"),),
-        (TINY, Budget("small", "small", (), 8, 256, 1, "small preset at its full length (0.4M + 3.2M steps per "
-                                                        "seed), 8 seeds (full: 16), 256 episodes"),
+        (TINY, Budget("small", "small", (), 8, 256, 1, "the default's training (small preset: 0.4M + 4.8M "
+                                                        "steps per seed), 8 seeds (full: 16), 256 episodes"),
          _full(seeds=16)),
         measures=("lifetime",), plots=("care_score", "mean_lifetime"),
         caveat="One world, one curriculum: how often care emerges *here*, not in general. The care score's zero "
