@@ -2,7 +2,7 @@
 
 It is the run's config with the `self` reward in every phase (same trainer, world, training distribution
 and budget as the mothers, so the score compares like with like), and it costs as much as one trained
-seed: ~2.5 of the default `caredrive run`'s ~12.6 minutes on 2 cores. A run keeps it in
+seed: ~2.4 of the default `caredrive run`'s ~12.4 minutes on 2 cores (10.0 with it cached). A run keeps it in
 RUN/baselines/selfish. A machine-wide cache, keyed by everything that defines the result (the config, the
 source of the world, agents and trainer, jax's version, the backend and device count), lets another run
 with the same settings (a rerun, a study's setting that is the default world) copy it instead of
