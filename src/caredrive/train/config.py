@@ -206,7 +206,8 @@ PRESETS: dict[str, TrainConfig] = {
         phases=(
             Phase("self", 400_000, births_per_life=0, reward_mode="self"),
             # 4.8M, not the 3.2M before 2026-12-06: at 3.2M seeds 4 and 6 missed the care bar in every
-            # 8-seed run (6 of 8 care); at 4.8M 8 of 8 do (README, "care, not confinement")
+            # 8-seed run (6 of 8 care); at 4.8M 16 of 16 cared in two 8-seed runs, 3 of 4 in a 4-seed run
+            # (README, "the default's birth phase")
             Phase("birth", 4_800_000, births_per_life=1, reward_mode="baby"),
         ),
         # wide batches amortise XLA:CPU's per-op cost; rewards scaled so the value loss (up to ~100 ticks of
