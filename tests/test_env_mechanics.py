@@ -497,6 +497,22 @@ def test_a_newborn_cries_the_birth_cry_ticks_after_its_birth_then_only_when_in_n
     assert [float(obs.body[0, CRY]) for obs, *_ in steps] == [float(t < birth_cry) for t in range(5)]
 
 
+@pytest.mark.parametrize("hear_others", [False, True])
+def test_a_known_voice_hears_other_babies_only_where_the_world_says(hear_others):
+    """`know_own_cry` among look-alikes: her own baby's cry is level 1 and wins; while hers is quiet, the other
+    family's crying baby reaches her at level 0.5 with its direction only under `hear_other_cries`."""
+    p = params_like(E2, cry_hunger=0.3, label_own_baby=False, know_own_cry=True, hear_other_cries=hear_others)
+    hers_fed = build_state(E2, ROOM, {0: dict(pos=(3, 3)), 1: dict(pos=(1, 1)), 2: dict(pos=(3, 1)),
+                                       3: dict(pos=(1, 3), energy=0.1)})
+    obs, *_ = one(E2, hers_fed, [C.STAY] * 4, p)
+    dy, dx = (float(obs.body[0, C.BODY_FEATURES.index(f)]) for f in ("cry_dy", "cry_dx"))
+    assert (float(obs.body[0, CRY]), dy, dx) == ((0.5, -1.0, 0.0) if hear_others else (0.0, 0.0, 0.0))
+    both = hers_fed.replace(agents=hers_fed.agents.replace(energy=hers_fed.agents.energy.at[2].set(0.1)))
+    obs, *_ = one(E2, both, [C.STAY] * 4, p)  # hers cries too, as near as the other: hers is what she hears
+    dy, dx = (float(obs.body[0, C.BODY_FEATURES.index(f)]) for f in ("cry_dy", "cry_dx"))
+    assert (float(obs.body[0, CRY]), dy, dx) == (1.0, 0.0, -1.0)
+
+
 def test_feeding_stops_the_cry():
     p = params_like(E1, cry_hunger=0.3)
     s = build_state(

@@ -4,7 +4,8 @@ Per agent: an egocentric `view` [V, V, NUM_CHANNELS] (uint8, channels in constan
 outside the grid reads as wall) and a `body` vector [NUM_BODY] (constants.BODY_FEATURES) with the
 agent's own state and the cry it hears: its own child's cry and the cry's direction, or, when
 `label_own_baby` is off, the cry of the nearest crying baby (all babies sound alike) unless
-`know_own_cry` is on (babies look alike, but she knows her own baby's voice).
+`know_own_cry` is on (babies look alike, but she knows her own baby's voice). Where she knows the voice,
+`hear_other_cries` lets her also hear the nearest other crying baby while hers is quiet, at level 0.5.
 """
 
 from __future__ import annotations
@@ -134,8 +135,13 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
     twin_nearer = twin_cry & (~own_cry | (dist[idx, adoptee] < dist[idx, child]))
     labelled_src = jnp.where(twin_nearer, adoptee, child)
     knows_voice = params.label_own_baby | params.know_own_cry
-    src = jnp.where(knows_voice, labelled_src, nearest)
-    heard = jnp.where(knows_voice, own_cry | twin_cry, crying.any(axis=1))
+    own_heard = own_cry | twin_cry
+    # hear_other_cries: a voice she knows does not deafen her to other babies; while hers is quiet she hears
+    # the nearest crying one, at half the level that says "mine" (a fostered baby's cry still reaches her)
+    listen_out = params.hear_other_cries & ~own_heard
+    src = jnp.where(knows_voice & ~listen_out, labelled_src, nearest)
+    heard = jnp.where(knows_voice, own_heard | (listen_out & crying.any(axis=1)), crying.any(axis=1))
+    level = heard * jnp.where(knows_voice & listen_out, 0.5, 1.0)
     direction = jnp.sign(ag.pos[src] - ag.pos) * (heard & params.cry_direction)[:, None]
     child_born = (child_of >= 0) & (ag.births[child] > 0)
     body = jnp.stack(
@@ -147,7 +153,7 @@ def observe(state: EnvState, params, child_of: jax.Array, parent_of: jax.Array, 
             (ag.carrying >= 0).astype(jnp.float32),
             (ag.holding >= 0).astype(jnp.float32),
             child_born.astype(jnp.float32),
-            heard.astype(jnp.float32),
+            level.astype(jnp.float32),
             direction[:, 0].astype(jnp.float32),
             direction[:, 1].astype(jnp.float32),
             jnp.broadcast_to(jnp.minimum(state.t / params.max_steps, 1.0), ag.energy.shape),

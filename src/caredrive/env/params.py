@@ -115,6 +115,7 @@ class EnvParams:
     # --- observation and reward ---
     label_own_baby: bool = True  # False: all babies look alike, the mother must track hers
     know_own_cry: bool = False  # True: she knows her own baby's cry (its voice) even where babies look alike
+    hear_other_cries: bool = False  # ... and, while hers is quiet, hears the nearest other crying baby (cry 0.5)
     cry_direction: bool = True  # False: she hears that a baby cries, not where (sight or memory must find it)
     carry_babies: bool = True  # False: babies cannot be picked up (no carrying, no "cryosleep" route)
     reward_mode: int = C.REWARD_BABY
