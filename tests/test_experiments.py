@@ -71,6 +71,18 @@ def test_settings_are_the_overrides_the_issue_names():
     assert get_study("emergence").budget("full").seeds == 16
 
 
+def test_small_studies_keep_the_world_their_results_were_measured_in():
+    """docs/RESULTS.md was measured at a 3.2M birth phase, born beside her or far; emergence follows the
+    default (4.8M). A change of the default's distribution must pin the old one in `studies._small`."""
+    from caredrive.train.config import DEFAULT_VARY, Variation
+
+    for name in set(STUDIES) - {"emergence"}:
+        for c in get_study(name).plan("small").configs:
+            assert c.vary == (Variation("birth_far", (False, True)),) and c.phases[1].timesteps == 3_200_000, name
+    (em,) = get_study("emergence").plan("small").configs
+    assert em.vary == DEFAULT_VARY and em.phases[1].timesteps == 4_800_000
+
+
 TWO = (Setting("a"), Setting("b", ("--env.n-predators", "0")))
 
 
