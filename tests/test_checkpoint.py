@@ -159,3 +159,18 @@ def test_closed_event_loop_noise_is_dropped_and_nothing_else(monkeypatch, capsys
     sys.excepthook(ValueError, ValueError("real"), None)
     sys.excepthook(RuntimeError, RuntimeError("other"), None)
     assert [str(e) for e in seen] == ["real", "other"]
+
+
+def test_a_world_setting_newer_than_the_checkpoint_loads_at_its_default(tmp_path):
+    """A run trained before an EnvParams field existed (e.g. hear_other_cries) still loads: the field takes
+    its default, which keeps the worlds as they were. Any other leaf missing is still refused."""
+    old = {"env_state": {"params": {"n_food": jnp.full(3, 5)}}, "w": jnp.ones(2)}
+    path = checkpoint.save(tmp_path, 1, old, {})
+    new = {"env_state": {"params": {"n_food": jnp.zeros(3, int), "hear_other_cries": jnp.ones(3, bool),
+                                    "baby_energy0": jnp.zeros(3)}}, "w": jnp.zeros(2)}
+    got, _ = checkpoint.restore(path, new)
+    assert got["env_state"]["params"]["n_food"].tolist() == [5, 5, 5] and got["w"].tolist() == [1.0, 1.0]
+    assert got["env_state"]["params"]["hear_other_cries"].tolist() == [False] * 3  # the default, not the template's
+    assert np.allclose(got["env_state"]["params"]["baby_energy0"], 0.5)
+    with pytest.raises(ConfigError, match="does not belong to this run's config"):
+        checkpoint.restore(path, {**new, "w2": jnp.zeros(2)})

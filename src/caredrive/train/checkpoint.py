@@ -213,13 +213,14 @@ def restore(path: Path, template) -> tuple[object, dict]:
     else:
         arrays, meta = read(path)
     leaves = named_leaves(template)
-    missing = [n for n, _ in leaves if n not in arrays]
-    if missing or len(arrays) != len(leaves):
+    newer = {n: _setting_default(n, ref) for n, ref in leaves if n not in arrays and _is_setting(n)}
+    missing = [n for n, _ in leaves if n not in arrays and n not in newer]
+    if missing or len(arrays) + len(newer) != len(leaves):
         raise ConfigError(f"checkpoint {path} does not belong to this run's config: it has {len(arrays)} arrays, the "
                           f"run needs {len(leaves)}" + (f" (no {missing[0]})." if missing else "."))
     out = []
     for name, ref in leaves:
-        arr = arrays[name]
+        arr = newer[name] if name in newer else arrays[name]
         want = jax.random.key_data(ref) if _is_key(ref) else ref
         if arr.shape != want.shape or arr.dtype != want.dtype:
             raise ConfigError(
@@ -228,6 +229,23 @@ def restore(path: Path, template) -> tuple[object, dict]:
             )
         out.append(jax.random.wrap_key_data(arr, impl=jax.random.key_impl(ref)) if _is_key(ref) else jax.numpy.asarray(arr))
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), out), meta
+
+
+def _is_setting(name: str) -> bool:
+    """A world setting (an EnvParams field) kept in a runner state: `env_params/F` or `.../params/F`."""
+    from caredrive.env.params import EnvParams
+
+    *head, field = name.split("/")
+    return bool(head) and head[-1] in ("params", "env_params") and field in EnvParams.__dataclass_fields__
+
+
+def _setting_default(name: str, ref) -> np.ndarray:
+    """A world setting added after the checkpoint was written, at its default: every new EnvParams field
+    defaults to the worlds as they were (know_own_cry, birth_cry, hear_other_cries), so that is what the
+    run had, and runs trained before the field still load."""
+    from caredrive.env.params import EnvParams
+
+    return np.full(ref.shape, getattr(EnvParams(), name.rsplit("/", 1)[1]), ref.dtype)
 
 
 def _legacy(path: Path, template, meta: dict) -> dict[str, np.ndarray]:
