@@ -27,6 +27,7 @@ from caredrive.experiments import results as R
 from caredrive.experiments import runner
 from caredrive.experiments.spec import Budget, Comparison, Setting, Study
 from caredrive.experiments.studies import STUDIES, TINY, get_study
+from caredrive.train.config import DEFAULT_VARY, Variation
 from conftest import build_state
 
 ISSUE_12 = {"emergence", "baby-brains", "chain", "off-switch", "capability", "mirror", "memory"}
@@ -74,8 +75,6 @@ def test_settings_are_the_overrides_the_issue_names():
 def test_small_studies_keep_the_world_their_results_were_measured_in():
     """docs/RESULTS.md was measured at a 3.2M birth phase, born beside her or far; emergence follows the
     default (4.8M). A change of the default's distribution must pin the old one in `studies._small`."""
-    from caredrive.train.config import DEFAULT_VARY, Variation
-
     for name in set(STUDIES) - {"emergence"}:
         for c in get_study(name).plan("small").configs:
             assert c.vary == (Variation("birth_far", (False, True)),) and c.phases[1].timesteps == 3_200_000, name
