@@ -541,6 +541,16 @@ def test_birth_at_the_due_tick_next_to_the_mother():
     assert float(steps[1][0].body[0, child_born]) == 0.0 and float(obs.body[0, child_born]) == 1.0
 
 
+@pytest.mark.parametrize("cuckoo", [False, True])
+def test_a_cuckoo_world_lays_each_baby_beside_the_other_mother(cuckoo):
+    s = build_state(E2, ROOM, {0: dict(pos=(1, 1)), 1: dict(pos=(5, 5)), 2: dict(alive=False, next_birth=1),
+                               3: dict(alive=False, next_birth=1)})
+    _, s1, *_ = one(E2, s, [C.STAY] * 4, params_like(E2, cuckoo=cuckoo))
+    near = lambda i, j: int(np.abs(np.asarray(s1.agents.pos[i]) - np.asarray(s1.agents.pos[j])).sum()) == 1
+    assert bool(s1.agents.alive[2]) and bool(s1.agents.alive[3])
+    assert near(2, 1 if cuckoo else 0) and near(3, 0 if cuckoo else 1)  # baby 2 is mother 0's, baby 3 mother 1's
+
+
 def test_no_birth_without_a_free_cell_next_to_the_mother():
     rows = _terrain((2, 3), (3, 2), (3, 4), (4, 3))
     s = build_state(E1, rows, {0: dict(pos=(3, 3)), 1: dict(alive=False, next_birth=1)})

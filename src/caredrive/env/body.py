@@ -139,14 +139,26 @@ def _farthest_free(terrain: jax.Array, pos: jax.Array) -> tuple[jax.Array, jax.A
     return jnp.stack([k // n, k % n], -1).astype(jnp.int32), score.max(axis=1) >= 0
 
 
+def _cuckoo_host(ag, host: jax.Array, keep: jax.Array, parent_of: jax.Array) -> jax.Array:
+    """`cuckoo`: a first-generation baby is born beside the other living mother of its family's pair
+    (families 0-1, 2-3, ...; where there is one), not beside its own; `keep` slots stay with their host."""
+    first_gen = (parent_of >= 0) & (parent_of[jnp.maximum(parent_of, 0)] < 0)
+    partner = jnp.minimum(host ^ 1, parent_of.shape[0] - 1)
+    swap = first_gen & ~keep & (parent_of[partner] < 0) & ag.alive[partner] & (ag.role[partner] == C.ADULT)
+    return jnp.where(swap, partner, host)
+
+
 def births(state: EnvState, params, parent_of: jax.Array) -> EnvState:
     """A due baby is born on a free cell next to its living adult parent (delayed while none is free);
-    in battery worlds beside its host (adoption) or far from her (`birth_far`)."""
+    in battery worlds beside its host (adoption) or far from her (`birth_far`); with `cuckoo` beside the
+    other mother of its family's pair."""
     ag = state.agents
     has_parent = parent_of >= 0
     host, adopted = birth_host(params, parent_of)
-    cell, found = free_neighbour(state.terrain, ag.pos[host], avoid_hazard=True)
     far = params.birth_far & ~adopted
+    # a `cond` as for birth_far below: worlds without cuckoo births (all but a training knob's) skip it
+    beside = jax.lax.cond(params.cuckoo, lambda: _cuckoo_host(ag, host, adopted | far, parent_of), lambda: host)
+    cell, found = free_neighbour(state.terrain, ag.pos[beside], avoid_hazard=True)
     # only battery worlds born far need the farthest cell: a real `cond` skips this grid-sized argmax
     # (~15% of a batched tick) whenever params are shared by the batch (under a vmap over params it
     # becomes a select, still exact)

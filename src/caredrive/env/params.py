@@ -126,6 +126,10 @@ class EnvParams:
     adopt_only: bool = False  # FAMILY_ADOPT: the adopting mother has no baby of her own (a foster)
     adopted_label: int = 0  # how the adopted baby seems to her: 0 another baby, 1 looks hers, 2 looks+sounds hers
     birth_far: bool = False  # her own baby is born on the free cell farthest from her
+    # a training knob, not a battery one: each founding family's first baby is born beside the other mother
+    # of its pair (families 0-1, 2-3, ...), so at every birth a look-alike that is not hers lies beside her
+    # while hers cries beside another mother (with a voice she knows, the cue that tells them apart)
+    cuckoo: bool = False
     baby_food: int = 0  # the last `baby_food` food items feed only babies; nothing else nourishes a baby
     mother_energy0: float = 0.8  # founding mothers' energy at the start
 
