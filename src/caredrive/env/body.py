@@ -121,11 +121,15 @@ def family_plan(due: jax.Array, params, f: int) -> tuple[jax.Array, jax.Array]:
     return jnp.where(fosters, C.NEVER, out).astype(jnp.int32), founder & away
 
 
+def first_generation(parent_of: jax.Array) -> jax.Array:
+    """Per slot: a founding mother's child (the babies battery family modes and cuckoo births move)."""
+    return (parent_of >= 0) & (parent_of[jnp.maximum(parent_of, 0)] < 0)
+
+
 def birth_host(params, parent_of: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(the agent each slot is born beside and cared for by, whether the slot is an adopted baby)."""
     parent = jnp.maximum(parent_of, 0)
-    first_gen = (parent_of >= 0) & (parent_of[parent] < 0)
-    adopted = (params.family_mode == C.FAMILY_ADOPT) & first_gen & (parent % 2 == 1)
+    adopted = (params.family_mode == C.FAMILY_ADOPT) & first_generation(parent_of) & (parent % 2 == 1)
     return jnp.where(adopted, parent - 1, parent), adopted
 
 
@@ -142,9 +146,8 @@ def _farthest_free(terrain: jax.Array, pos: jax.Array) -> tuple[jax.Array, jax.A
 def _cuckoo_host(ag, host: jax.Array, keep: jax.Array, parent_of: jax.Array) -> jax.Array:
     """`cuckoo`: a first-generation baby is born beside the other living mother of its family's pair
     (families 0-1, 2-3, ...; where there is one), not beside its own; `keep` slots stay with their host."""
-    first_gen = (parent_of >= 0) & (parent_of[jnp.maximum(parent_of, 0)] < 0)
     partner = jnp.minimum(host ^ 1, parent_of.shape[0] - 1)
-    swap = first_gen & ~keep & (parent_of[partner] < 0) & ag.alive[partner] & (ag.role[partner] == C.ADULT)
+    swap = first_generation(parent_of) & ~keep & (parent_of[partner] < 0) & ag.alive[partner] & (ag.role[partner] == C.ADULT)
     return jnp.where(swap, partner, host)
 
 
